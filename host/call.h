@@ -1,0 +1,31 @@
+/* The one path every API call takes: ecap.request and all bindings end here.
+ *
+ * ecap_call builds the URL (base URL + path + URL-encoded query), encodes the body, adds the
+ * headers (the key is added in C, in host/http.c), starts the transfer on the event loop and
+ * either yields the calling coroutine to the loop or, where the caller cannot yield, drives
+ * the loop itself until this transfer is done. The results are the decoded body (nil for
+ * 204) and {status=, headers=} with lower-case header names; a non-2xx reply, a network
+ * failure or a timeout raises an error table (host/errors.h).
+ *
+ * Must be used as `return ecap_call(L, &c);` from a lua_CFunction: it may yield. */
+#ifndef ECAP_CALL_H
+#define ECAP_CALL_H
+
+#include <lua.h>
+
+struct call {
+    const char *method; /* "GET", "POST", "PUT", "DELETE", "PATCH" */
+    const char *path;   /* must start with /api/; copied before any yield */
+    int query;          /* stack index of a table of query parameters, or 0 */
+    int body;           /* stack index of the body value (encoded as JSON), or 0 */
+    int headers;        /* stack index of a table of extra headers, or 0 */
+};
+
+int ecap_call(lua_State *L, const struct call *c);
+
+/* Appends the URL-encoded form of s to a luaL_Buffer-free C string builder; exposed for the
+ * bindings' path building. Returns the number of bytes written (excluding NUL), or -1 when
+ * out is too small. */
+int url_escape(const char *s, size_t len, char *out, size_t outlen);
+
+#endif

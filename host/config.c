@@ -1,0 +1,1 @@
+/* placeholder */ typedef int ecap_placeholder_config;

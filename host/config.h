@@ -1,0 +1,77 @@
+/* Settings of one ecaphost process: command line, environment and config file merged.
+ * The API key is the only secret; it stays in this struct (C memory) and is never copied
+ * into a Lua state, a log line or an error. */
+#ifndef ECAP_CONFIG_H
+#define ECAP_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_MAX_DIRS 16
+#define CONFIG_MAX_ROUTES 32
+
+struct route_override {
+    char *name;   /* Lua name, e.g. "meter_groups.refresh" */
+    char *spec;   /* "POST /api/v3/meterGroup/{meterGroupId}/updateUserAutoGroup" */
+    char *origin; /* "file:line" for messages */
+};
+
+struct config {
+    char *base_url;          /* scheme://host[:port], no path */
+    char *environment;       /* name given with --environment, or NULL */
+    char *api_key;           /* secret: C memory only */
+    char *api_key_file;
+    char *cacert;
+    char *config_path;       /* file actually read, or NULL */
+    long http_timeout_ms;    /* total time of one request */
+    long connect_timeout_ms;
+    int insecure_http;
+    int quiet;
+    int simulator;           /* talking to the built-in simulator (run --sim) */
+    int allow_destructive;
+    size_t max_memory;       /* bytes; 0 = unlimited */
+    double timeout_s;        /* wall clock for the run; 0 = none */
+    int max_in_flight;       /* host-wide cap on transfers in flight */
+    double rate;             /* requests per second, 0 = unlimited */
+    const char *lib_dirs[CONFIG_MAX_DIRS];
+    int n_lib_dirs;
+    char *read_dirs[CONFIG_MAX_DIRS];   /* resolved (realpath) */
+    int n_read_dirs;
+    char *write_dirs[CONFIG_MAX_DIRS];
+    int n_write_dirs;
+    struct route_override routes[CONFIG_MAX_ROUTES];
+    int n_routes;
+};
+
+/* Exit codes: documented in --help and README; the scheduler and cron jobs read them. */
+enum exit_code {
+    EXIT_OK = 0,
+    EXIT_SCRIPT = 1,
+    EXIT_USAGE = 2,
+    EXIT_CONFIG = 3,
+    EXIT_TIME_LIMIT = 4,
+    EXIT_MEMORY_LIMIT = 5,
+    EXIT_SIGINT = 130,
+    EXIT_SIGTERM = 143,
+};
+
+void config_defaults(struct config *c);
+void config_free(struct config *c);
+
+/* Reads a `key = value` config file. path may be NULL: then $ECAP_CONFIG, then
+ * $XDG_CONFIG_HOME/ecaphost/config (or ~/.config/ecaphost/config), the last two only if they
+ * exist. Values already set (from the command line) win. Returns 0, or -1 with a message
+ * naming the file and line in err. */
+int config_load_file(struct config *c, const char *path, int explicit_path, char *err, size_t errlen);
+
+/* Fills base URL and key from environment/config after the command line was parsed, checks
+ * them (scheme, loopback rule for http://, key file permissions). need_key = 0 for the
+ * simulator. Returns 0 or -1 with err. */
+int config_finish(struct config *c, int need_key, char *err, size_t errlen);
+
+/* Maps an --environment name to its base URL, or NULL. */
+const char *config_environment_url(const char *name);
+
+/* Strdup into a field, freeing the old value. Returns -1 on allocation failure. */
+int config_set(char **field, const char *value);
+
+#endif

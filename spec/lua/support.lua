@@ -1,0 +1,144 @@
+-- Shared test support for the busted specs: run the real ecaphost binary, start the real
+-- simulator, make raw HTTP requests with the curl command-line tool.
+-- Used as: local T = require "spec.lua.support"
+local M = {}
+
+M.bin = os.getenv("ECAPHOST") or "./build/ecaphost"
+M.src = os.getenv("ECAP_SRC") or "."
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+M.q = shell_quote
+
+local tmpdir
+function M.tmpdir()
+  if not tmpdir then
+    local p = io.popen("mktemp -d /tmp/ecapspec.XXXXXX")
+    tmpdir = p:read("*l")
+    p:close()
+  end
+  return tmpdir
+end
+
+local seq = 0
+function M.tmpname(suffix)
+  seq = seq + 1
+  return string.format("%s/f%d%s", M.tmpdir(), seq, suffix or "")
+end
+
+function M.write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  return path
+end
+
+function M.read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+-- Writes a Lua script to a temp file and returns its path.
+function M.script(text)
+  return M.write(M.tmpname(".lua"), text)
+end
+
+-- Runs a shell command line; returns {code=, stdout=, stderr=}.
+-- opts.env: table of environment variables; opts.stdin: text fed to standard input.
+function M.sh(cmdline, opts)
+  opts = opts or {}
+  local out, err = M.tmpname(".out"), M.tmpname(".err")
+  local env = ""
+  for k, v in pairs(opts.env or {}) do
+    env = env .. k .. "=" .. shell_quote(v) .. " "
+  end
+  local input = "</dev/null"
+  if opts.stdin then
+    input = "<" .. shell_quote(M.write(M.tmpname(".in"), opts.stdin))
+  end
+  local full = string.format("%s%s %s >%s 2>%s", env, cmdline, input, shell_quote(out), shell_quote(err))
+  local ok, how, code = os.execute(full)
+  if how == "signal" then code = 128 + code end
+  local r = { code = code, stdout = M.read(out) or "", stderr = M.read(err) or "" }
+  os.remove(out); os.remove(err)
+  return r
+end
+
+-- Runs `ecaphost <args...>`; args is a list of strings (quoted here).
+-- The API key defaults to "test-key" unless opts.env.ECAP_API_KEY is given (false removes it).
+function M.run(args, opts)
+  opts = opts or {}
+  local env = { ECAP_API_KEY = "test-key", ECAP_CONFIG = "/dev/null/none" }
+  for k, v in pairs(opts.env or {}) do env[k] = v or nil end
+  local parts = { shell_quote(M.bin) }
+  for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
+  local cmd = "env -u ECAP_BASE_URL -u XDG_CONFIG_HOME " .. table.concat(parts, " ")
+  return M.sh(cmd, { env = env, stdin = opts.stdin })
+end
+
+-- Starts `ecaphost sim --port 0 <args>` in the background and reads its first line.
+-- Returns {url=, port=, pid=, stop=function}.
+function M.start_sim(args)
+  args = args or {}
+  local log = M.tmpname(".simlog")
+  local parts = { shell_quote(M.bin), "sim", "--port", "0" }
+  for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
+  local cmd = string.format("%s </dev/null 2>%s & echo $!", table.concat(parts, " "), shell_quote(log))
+  local p = io.popen(cmd, "r")
+  local pid = p:read("*l")
+  local first = p:read("*l")
+  -- The pipe stays open until the simulator exits; keep the handle so stop() can close it.
+  local url = first and first:match("^listening on (http://[%d%.]+:%d+)")
+  if not url then
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    error("simulator did not start: " .. tostring(first) .. "\n" .. (M.read(log) or ""))
+  end
+  local sim = { url = url, port = tonumber(url:match(":(%d+)$")), pid = pid, log = log }
+  function sim.stop()
+    os.execute("kill " .. pid .. " 2>/dev/null")
+    p:close()
+  end
+  function sim.log_text() return M.read(log) or "" end
+  return sim
+end
+
+-- Raw HTTP with the curl tool: returns {status=, body=, headers={lower-case name = value}}.
+-- opts: method, body (string), headers (table), key (ECI-ApiKey value; false for none).
+function M.http(url, opts)
+  opts = opts or {}
+  local hdr, body = M.tmpname(".hdr"), M.tmpname(".body")
+  local parts = { "curl", "-s", "-o", shell_quote(body), "-D", shell_quote(hdr),
+                  "-w", "'%{http_code}'", "-X", opts.method or "GET", "--max-time", "20" }
+  local key = opts.key
+  if key == nil then key = "test-key" end
+  if key then parts[#parts + 1] = "-H " .. shell_quote("ECI-ApiKey: " .. key) end
+  parts[#parts + 1] = "-H 'Content-Type: application/json'"
+  for k, v in pairs(opts.headers or {}) do parts[#parts + 1] = "-H " .. shell_quote(k .. ": " .. v) end
+  if opts.body then
+    parts[#parts + 1] = "--data-binary @" .. shell_quote(M.write(M.tmpname(".req"), opts.body))
+  end
+  parts[#parts + 1] = shell_quote(url)
+  local p = io.popen(table.concat(parts, " "), "r")
+  local status = tonumber(p:read("*a"))
+  p:close()
+  local headers = {}
+  for line in (M.read(hdr) or ""):gmatch("[^\r\n]+") do
+    local k, v = line:match("^([^:]+):%s*(.*)$")
+    if k then headers[k:lower()] = v end
+  end
+  local r = { status = status, body = M.read(body) or "", headers = headers }
+  os.remove(hdr); os.remove(body)
+  return r
+end
+
+-- Decodes JSON with lua-cjson (the spec side's own decoder, independent of ecaphost's).
+function M.json(text)
+  local cjson = require "cjson"
+  return cjson.decode(text)
+end
+
+return M

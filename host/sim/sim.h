@@ -1,0 +1,31 @@
+/* The built-in EnergyCAP simulator: an HTTP server (libmicrohttpd) in front of domain logic
+ * written in Lua (host/sim/sim.lua, embedded). It judges requests with its own code, written
+ * from the seed pages, never with the client's validation (bindings/). */
+#ifndef ECAP_SIM_H
+#define ECAP_SIM_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+struct sim_options {
+    const char *bind_addr; /* "127.0.0.1" by default */
+    int port;              /* 0 = any free port */
+    double latency_ms;     /* added to every reply, without blocking other requests */
+    const char *data_file; /* JSON data set; NULL = embedded demo data */
+    const char *api_key;   /* NULL = any non-empty key is accepted */
+    double fail_rate;      /* 0..1: share of requests answered 500/503 */
+    double rate_limit;     /* requests per second before 429 + Retry-After; 0 = none */
+    FILE *log;             /* one line per request, or NULL */
+};
+
+struct sim;
+
+/* Starts serving in background threads. Returns NULL with a message in err on failure. */
+struct sim *sim_start(const struct sim_options *o, char *err, size_t errlen);
+int sim_port(const struct sim *s);
+void sim_stop(struct sim *s);
+
+/* `ecaphost sim [options]`: argv[0] is "sim". Returns the process exit code. */
+int sim_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,67 @@
+/* Account–meter relationships: the AccountMeterEdit body (seed 001) and the options of
+ * account_meters.edit, with the deleteBills guard. */
+#include <stdint.h>
+#include <string.h>
+
+#include "config.h"
+#include "host.h"
+#include "schema.h"
+
+/* endDate > beginDate ("Must be greater than BeginDate"), when both are given. */
+static void edit_rule(lua_State *L, int obj, struct vctx *v)
+{
+    struct date b, e;
+    size_t blen, elen;
+    int bi = lua_gettop(L) + 1, ei = bi + 1;
+    if (schema_get(L, obj, "beginDate") != LUA_TSTRING || schema_get(L, obj, "endDate") != LUA_TSTRING
+        || date_parse(lua_tolstring(L, bi, &blen), blen, &b) /* parsed fine already */
+        || date_parse(lua_tolstring(L, ei, &elen), elen, &e)) {
+        lua_settop(L, bi - 1); /* one of them null: nothing to compare */
+        return;
+    }
+    if (date_cmp_instant(&e, &b) <= 0) {
+        const char *p = schema_path(v, "endDate"), *begin = schema_show(L, bi);
+        schema_fail(L, v, p, "order", ei, "%s must be after beginDate %s (got %s)", p, begin,
+                    schema_show(L, ei));
+    }
+    lua_settop(L, bi - 1);
+}
+
+/* Every field "Required (defined)" and none filled in: an edit replaces the relationship, so a
+ * field the script left out would be cleared on the server. */
+static const struct field edit_fields[] = {
+    {.name = "beginDate", .type = ST_DATE, .presence = SP_DEFINED},
+    {.name = "endDate", .type = ST_DATE, .presence = SP_DEFINED},
+    {.name = "generalLedgerId", SCHEMA_INT32_ID, .presence = SP_DEFINED},
+    {.name = "vendorTypeId", SCHEMA_INT32_ID, .presence = SP_DEFINED},
+};
+
+const struct schema schema_account_meter_edit = {
+    "AccountMeterEdit", edit_fields, SCHEMA_COUNT(edit_fields), edit_rule};
+
+#define CONFIRM_DELETE_BILLS "delete bills"
+
+/* deleteBills=true deletes WHOLE bills, other meters' lines on them included, and cannot be
+ * undone: it needs a second, explicit word from the script or from the operator. */
+static void options_rule(lua_State *L, int obj, struct vctx *v)
+{
+    const struct host *h = host_get(L);
+    int allowed = h && h->cfg && h->cfg->allow_destructive;
+    schema_get(L, obj, "deleteBills");
+    schema_get(L, obj, "confirm");
+    if (lua_toboolean(L, -2) && !allowed
+        && !(lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), CONFIRM_DELETE_BILLS) == 0))
+        schema_fail(L, v, schema_path(v, "deleteBills"), "guard", lua_gettop(L) - 1,
+                    "deleteBills=true deletes whole bills, other meters' lines included: pass "
+                    "confirm = \"" CONFIRM_DELETE_BILLS "\" in the options table, or run with "
+                    "--allow-destructive");
+    lua_pop(L, 2);
+}
+
+static const struct field edit_options[] = {
+    {.name = "deleteBills", .type = ST_BOOL, .presence = SP_OPTIONAL, .no_null = 1, .query = 1},
+    {.name = "confirm", .type = ST_STRING, .presence = SP_OPTIONAL, .no_null = 1},
+};
+
+const struct schema schema_account_meter_edit_options = {
+    "options", edit_options, SCHEMA_COUNT(edit_options), options_rule};

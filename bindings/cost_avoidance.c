@@ -1,0 +1,75 @@
+/* Cost avoidance: the BulkMeterCostAvoidanceSettings body (seed 002) and its rules. */
+#include <stdint.h>
+
+#include "json.h"
+#include "schema.h"
+
+/* The eight settings, in the seed's order of the "at least one of" sentence. */
+static const char *const settings[] = {
+    "attemptCoolingAdjustment", "attemptHeatingAdjustment", "numBaselineMonths",
+    "baselineStartDate", "coolingNeededAbove", "heatingNeededBelow",
+    "includeMeterInCostAvoidance", "savingsStartDate",
+};
+
+static void bulk_rule(lua_State *L, int obj, struct vctx *v)
+{
+    int top = lua_gettop(L), any = 0;
+    for (size_t i = 0; i < SCHEMA_COUNT(settings) && !any; i++) {
+        schema_get(L, obj, settings[i]);
+        any = !json_is_null(L, -1) && !lua_isnil(L, -1);
+        lua_pop(L, 1);
+    }
+    if (!any) {
+        /* no single field is at fault: the error names the set in `fields` */
+        lua_createtable(L, (int)SCHEMA_COUNT(settings), 0);
+        for (size_t i = 0; i < SCHEMA_COUNT(settings); i++) {
+            lua_pushstring(L, settings[i]);
+            lua_rawseti(L, -2, (lua_Integer)i + 1);
+        }
+        schema_fail(L, v, NULL, "at_least_one", top + 1,
+                    "at least one of attemptCoolingAdjustment, attemptHeatingAdjustment, "
+                    "numBaselineMonths, baselineStartDate, coolingNeededAbove, heatingNeededBelow, "
+                    "includeMeterInCostAvoidance, savingsStartDate must be non-null");
+    }
+    /* "coolingNeededAbove must be greater than or equal to HeatingNeededBelow", both given */
+    if (schema_get(L, obj, "coolingNeededAbove") == LUA_TNUMBER
+        && schema_get(L, obj, "heatingNeededBelow") == LUA_TNUMBER
+        && lua_tointeger(L, top + 1) < lua_tointeger(L, top + 2)) {
+        const char *p = schema_path(v, "coolingNeededAbove"), *heat = schema_show(L, top + 2);
+        schema_fail(L, v, p, "order", top + 1, "%s must be >= heatingNeededBelow %s (got %s)", p,
+                    heat, schema_show(L, top + 1));
+    }
+    lua_settop(L, top);
+}
+
+/* FilterEdit: the seed lists the type without its properties; ENDPOINTS.md gives the shape
+ * {fieldId, operator, value}. fieldId is an id; the example's value is a string. */
+static const struct field filter_fields[] = {
+    {.name = "fieldId", SCHEMA_INT32_ID, .presence = SP_REQUIRED},
+    {.name = "operator", .type = ST_STRING, .presence = SP_REQUIRED, .min_len = 1},
+    {.name = "value", .type = ST_STRING, .presence = SP_OPTIONAL},
+};
+
+static const struct schema filter_edit = {"FilterEdit", filter_fields, SCHEMA_COUNT(filter_fields),
+                                          NULL};
+
+static const struct field filter_elem = {.name = "filters[]", .type = ST_OBJECT,
+                                         .presence = SP_REQUIRED, .schema = &filter_edit};
+
+/* All "Required (defined)". The eight settings are filled with json.null when left out (null
+ * = leave that setting unchanged); filters is not: the script must say which meters. */
+#define SETTING .presence = SP_DEFINED, .fill_null = 1
+static const struct field bulk_fields[] = {
+    {.name = "attemptCoolingAdjustment", .type = ST_BOOL, SETTING},
+    {.name = "attemptHeatingAdjustment", .type = ST_BOOL, SETTING},
+    {.name = "baselineStartDate", .type = ST_DATE, SETTING},
+    {.name = "coolingNeededAbove", .type = ST_INT32, SETTING},
+    {.name = "filters", .type = ST_ARRAY, .presence = SP_DEFINED, .elem = &filter_elem},
+    {.name = "heatingNeededBelow", .type = ST_INT32, SETTING},
+    {.name = "includeMeterInCostAvoidance", .type = ST_BOOL, SETTING},
+    {.name = "numBaselineMonths", .type = ST_INT32, SETTING, .has_range = 1, .min = 12, .max = 36},
+    {.name = "savingsStartDate", .type = ST_DATE, SETTING},
+};
+
+const struct schema schema_bulk_cost_avoidance = {
+    "BulkMeterCostAvoidanceSettings", bulk_fields, SCHEMA_COUNT(bulk_fields), bulk_rule};

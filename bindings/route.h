@@ -1,0 +1,35 @@
+/* The route table: Lua name -> method, path template, path parameters, body schema and
+ * options (query parameters). Internal to bindings/ and its tests; the host sees bindings.h. */
+#ifndef ECAP_ROUTE_H
+#define ECAP_ROUTE_H
+
+#include <lua.h>
+
+#include "call.h"
+#include "schema.h"
+
+#define ROUTE_MAX_PARAMS 4
+#define ROUTE_PATH_MAX 256
+
+struct route {
+    const char *name;                      /* Lua name "<table>.<function>" */
+    const char *method;                    /* built-in route (an override replaces both) */
+    const char *path;                      /* "/api/v3/meter/{meterId}/..." */
+    const char *params[ROUTE_MAX_PARAMS];  /* path parameters = the leading Lua arguments */
+    const struct schema *body;             /* next argument, or NULL for no body */
+    const struct schema *options;          /* optional last argument, or NULL */
+};
+
+/* Index of the route named name, or -1. */
+int route_find(const char *name);
+
+/* Current method and path template of route i (an override, or the built-in one). */
+const char *route_method(int i);
+const char *route_path(int i);
+
+/* Checks the arguments of a call of route i (at stack indices 1..top), pushes what the request
+ * needs (path string, body copy, query table) and fills c to point at them. Raises a
+ * validation error on any violation, before anything is sent. */
+void route_prepare(lua_State *L, int i, struct call *c);
+
+#endif

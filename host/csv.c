@@ -1,1 +1,425 @@
-/* placeholder */ typedef int ecap_placeholder_csv;
+/* The csv module: RFC 4180 reading and writing for scripts' inputs and reports.
+ *
+ *   csv.parse(text [, {header=true, sep=","}]) -> rows, header
+ *   csv.rows(path [, opts])                     -> iterator over the rows of a file (fs rules)
+ *   csv.encode(rows [, header [, {sep=",", eol="\n"}]]) -> text
+ *
+ * Reading: fields separated by sep, records ended by CR LF, LF or a lone CR; a field in double
+ * quotes may hold sep, quotes (doubled) and line ends, kept as they are. A UTF-8 BOM at the
+ * start is skipped, empty lines are skipped, a quote inside an unquoted field is an ordinary
+ * character, anything but sep or a line end after a closing quote is an error. Every value is
+ * a string. With a header (the default) the first record names the columns: names are trimmed
+ * of surrounding spaces and tabs, must be unique, and every later record must have as many
+ * fields; rows are tables keyed by name. Without a header rows are arrays of any length.
+ * Errors are tables of kind "csv" whose message names the line: "line 4: unterminated quoted
+ * field" (tostring: "csv: line 4: unterminated quoted field"). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "errors.h"
+#include "libs.h"
+
+struct parser {
+    const char *s;
+    size_t n, i;
+    long line;         /* physical line of s[i], from 1 */
+    char sep;
+    const char *where; /* file name for messages, or NULL */
+};
+
+static int csv_fail(lua_State *L, const struct parser *p, long line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Raises {kind="csv", message="[file: ]line N: ...", line=N}. */
+static int csv_fail(lua_State *L, const struct parser *p, long line, const char *fmt, ...)
+{
+    char msg[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (p->where)
+        err_push(L, "csv", "%s: line %s: %s", p->where, lua_pushfstring(L, "%I", (lua_Integer)line),
+                 msg);
+    else
+        err_push(L, "csv", "line %s: %s", lua_pushfstring(L, "%I", (lua_Integer)line), msg);
+    lua_pushinteger(L, line);
+    lua_setfield(L, -2, "line");
+    return lua_error(L);
+}
+
+static int is_eol(char c)
+{
+    return c == '\n' || c == '\r';
+}
+
+/* Consumes the line end at s[i] (CR LF, LF or CR). */
+static void skip_eol(struct parser *p)
+{
+    if (p->s[p->i] == '\r' && p->i + 1 < p->n && p->s[p->i + 1] == '\n')
+        p->i++;
+    p->i++;
+    p->line++;
+}
+
+/* Pushes the quoted field starting at s[i] (the opening quote), unescaped. */
+static void quoted_field(lua_State *L, struct parser *p)
+{
+    long start = p->line;
+    luaL_Buffer b;
+    p->i++;
+    luaL_buffinit(L, &b);
+    for (;;) {
+        size_t j = p->i;
+        while (j < p->n && p->s[j] != '"') {
+            if (p->s[j] == '\n' || (p->s[j] == '\r' && (j + 1 >= p->n || p->s[j + 1] != '\n')))
+                p->line++;
+            j++;
+        }
+        luaL_addlstring(&b, p->s + p->i, j - p->i);
+        if (j >= p->n)
+            csv_fail(L, p, start, "unterminated quoted field");
+        if (j + 1 < p->n && p->s[j + 1] == '"') {
+            luaL_addchar(&b, '"');
+            p->i = j + 2;
+            continue;
+        }
+        p->i = j + 1;
+        break;
+    }
+    luaL_pushresult(&b);
+    if (p->i < p->n && p->s[p->i] != p->sep && !is_eol(p->s[p->i])) {
+        unsigned char c = (unsigned char)p->s[p->i];
+        if (c >= 0x20 && c < 0x7f)
+            csv_fail(L, p, p->line, "unexpected '%c' after a closing quote", c);
+        csv_fail(L, p, p->line, "unexpected byte 0x%02x after a closing quote", c);
+    }
+}
+
+/* Reads one record into a new array table. Returns 0 (pushing nothing) at the end of the
+ * text; *line is the line where the record starts. */
+static int read_record(lua_State *L, struct parser *p, long *line)
+{
+    lua_Integer k = 0;
+    while (p->i < p->n && is_eol(p->s[p->i]))
+        skip_eol(p); /* empty lines */
+    if (p->i >= p->n)
+        return 0;
+    *line = p->line;
+    lua_newtable(L);
+    for (;;) {
+        if (p->i < p->n && p->s[p->i] == '"') {
+            quoted_field(L, p);
+        } else {
+            size_t j = p->i;
+            while (j < p->n && p->s[j] != p->sep && !is_eol(p->s[j]))
+                j++;
+            lua_pushlstring(L, p->s + p->i, j - p->i);
+            p->i = j;
+        }
+        lua_rawseti(L, -2, ++k);
+        if (p->i >= p->n)
+            return 1;
+        if (p->s[p->i] == p->sep) {
+            p->i++;
+            continue;
+        }
+        skip_eol(p);
+        return 1;
+    }
+}
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* Trims the names of the header record at idx in place and checks they are unique. */
+static void check_header(lua_State *L, const struct parser *p, int idx, long line)
+{
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+    lua_createtable(L, 0, (int)n); /* names seen */
+    for (lua_Integer c = 1; c <= n; c++) {
+        size_t len;
+        const char *s;
+        lua_rawgeti(L, idx, c);
+        s = lua_tolstring(L, -1, &len);
+        while (len > 0 && is_blank(*s))
+            s++, len--;
+        while (len > 0 && is_blank(s[len - 1]))
+            len--;
+        lua_pushlstring(L, s, len);
+        lua_remove(L, -2);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, -3) != LUA_TNIL)
+            csv_fail(L, p, line, "duplicate column '%.80s'", lua_tostring(L, -2));
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushboolean(L, 1);
+        lua_rawset(L, -4);
+        lua_rawseti(L, idx, c);
+    }
+    lua_pop(L, 1);
+}
+
+/* Replaces the array record at the top by a table keyed by the names in hdr. */
+static void key_record(lua_State *L, int hdr, lua_Integer ncols)
+{
+    int rec = lua_gettop(L);
+    lua_createtable(L, 0, (int)ncols);
+    for (lua_Integer c = 1; c <= ncols; c++) {
+        lua_rawgeti(L, hdr, c);
+        lua_rawgeti(L, rec, c);
+        lua_rawset(L, -3);
+    }
+    lua_replace(L, rec);
+}
+
+struct opts {
+    int header;
+    char sep;
+    const char *eol;
+};
+
+static void read_opts(lua_State *L, int idx, struct opts *o)
+{
+    o->header = 1;
+    o->sep = ',';
+    o->eol = "\n";
+    if (lua_isnoneornil(L, idx))
+        return;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    if (lua_getfield(L, idx, "header") != LUA_TNIL)
+        o->header = lua_toboolean(L, -1);
+    if (lua_getfield(L, idx, "sep") != LUA_TNIL) {
+        size_t len;
+        const char *sep = lua_tolstring(L, -1, &len);
+        if (!sep || len != 1 || *sep == '"' || is_eol(*sep))
+            luaL_argerror(L, idx, "sep must be one character, not a quote or a line end");
+        o->sep = *sep;
+    }
+    if (lua_getfield(L, idx, "eol") != LUA_TNIL) {
+        const char *eol = lua_tostring(L, -1);
+        if (!eol || (strcmp(eol, "\n") != 0 && strcmp(eol, "\r\n") != 0))
+            luaL_argerror(L, idx, "eol must be \"\\n\" or \"\\r\\n\"");
+        o->eol = eol[0] == '\n' ? "\n" : "\r\n";
+    }
+    lua_pop(L, 3);
+}
+
+/* Parses s[0..n) and pushes the array of rows and, with a header, the header's names. */
+static int parse(lua_State *L, const char *s, size_t n, const struct opts *o, const char *where)
+{
+    struct parser p = {s, n, 0, 1, o->sep, where};
+    lua_Integer nrows = 0, ncols = 0;
+    long line = 1;
+    int rows, hdr = 0;
+    if (n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+        p.i = 3;
+    lua_newtable(L);
+    rows = lua_gettop(L);
+    if (o->header) {
+        if (!read_record(L, &p, &line))
+            lua_newtable(L);
+        hdr = lua_gettop(L);
+        check_header(L, &p, hdr, line);
+        ncols = (lua_Integer)lua_rawlen(L, hdr);
+    }
+    while (read_record(L, &p, &line)) {
+        if (o->header) {
+            lua_Integer k = (lua_Integer)lua_rawlen(L, -1);
+            if (k != ncols)
+                csv_fail(L, &p, line, "%lld field%s, header has %lld", (long long)k,
+                         k == 1 ? "" : "s", (long long)ncols);
+            key_record(L, hdr, ncols);
+        }
+        lua_rawseti(L, rows, ++nrows);
+    }
+    return o->header ? 2 : 1;
+}
+
+/* csv.parse(text [, opts]) -> rows [, header] */
+static int csv_parse(lua_State *L)
+{
+    size_t n;
+    const char *s = luaL_checklstring(L, 1, &n);
+    struct opts o;
+    read_opts(L, 2, &o);
+    lua_settop(L, 2);
+    return parse(L, s, n, &o, NULL);
+}
+
+static int rows_iter(lua_State *L)
+{
+    lua_Integer i = lua_tointeger(L, lua_upvalueindex(2)) + 1;
+    if (lua_rawgeti(L, lua_upvalueindex(1), i) == LUA_TNIL)
+        return 1;
+    lua_pushinteger(L, i);
+    lua_replace(L, lua_upvalueindex(2));
+    return 1;
+}
+
+/* csv.rows(path [, opts]) -> iterator over the rows of the file (read with fs.read, so under
+ * the same grants). Upvalue 1 is fs.read. */
+static int csv_rows(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    struct opts o;
+    size_t n;
+    const char *s;
+    read_opts(L, 2, &o);
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    s = lua_tolstring(L, 3, &n);
+    if (!s)
+        return luaL_error(L, "csv.rows: fs.read returned no text");
+    parse(L, s, n, &o, path);
+    lua_settop(L, 4);
+    lua_pushinteger(L, 0);
+    lua_pushcclosure(L, rows_iter, 2);
+    return 1;
+}
+
+/* ---- encode ------------------------------------------------------------------------------- */
+
+static int needs_quotes(const char *s, size_t len, char sep)
+{
+    if (len > 0 && (is_blank(s[0]) || is_blank(s[len - 1])))
+        return 1;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == sep || s[i] == '"' || is_eol(s[i]))
+            return 1;
+    return 0;
+}
+
+static void add_quoted(luaL_Buffer *b, const char *s, size_t len)
+{
+    luaL_addchar(b, '"');
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"')
+            luaL_addchar(b, '"');
+        luaL_addchar(b, s[i]);
+    }
+    luaL_addchar(b, '"');
+}
+
+#define ENC_ROW 4 /* stack slots of csv.encode: the current row and value */
+#define ENC_VAL 5
+
+/* Adds the value in slot ENC_VAL as one field. row 0 is the header line. */
+static void add_field(lua_State *L, luaL_Buffer *b, const struct opts *o, lua_Integer row,
+                      lua_Integer col)
+{
+    size_t len;
+    const char *s;
+    switch (lua_type(L, ENC_VAL)) {
+    case LUA_TNIL:
+        return;
+    case LUA_TLIGHTUSERDATA:
+        if (lua_touserdata(L, ENC_VAL) == NULL) /* json.null */
+            return;
+        break;
+    case LUA_TBOOLEAN:
+        luaL_addstring(b, lua_toboolean(L, ENC_VAL) ? "true" : "false");
+        return;
+    case LUA_TNUMBER:
+    case LUA_TSTRING:
+        s = lua_tolstring(L, ENC_VAL, &len); /* converts a number in its slot */
+        if (needs_quotes(s, len, o->sep))
+            add_quoted(b, s, len);
+        else
+            luaL_addlstring(b, s, len);
+        return;
+    default:
+        break;
+    }
+    if (row == 0)
+        luaL_error(L, "csv.encode: header column %I: cannot encode a %s", col,
+                   luaL_typename(L, ENC_VAL));
+    luaL_error(L, "csv.encode: row %I, column %I: cannot encode a %s", row, col,
+               luaL_typename(L, ENC_VAL));
+}
+
+/* csv.encode(rows [, header [, opts]]) -> text. With header (a list of names) the first line
+ * names the columns and each row is a table read by name; without, rows are arrays. */
+static int csv_encode(lua_State *L)
+{
+    struct opts o;
+    lua_Integer nrows, ncols = 0;
+    int has_header;
+    luaL_Buffer b;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    has_header = !lua_isnoneornil(L, 2);
+    if (has_header)
+        luaL_checktype(L, 2, LUA_TTABLE);
+    read_opts(L, 3, &o);
+    lua_settop(L, ENC_VAL);
+    nrows = luaL_len(L, 1);
+    if (has_header)
+        ncols = luaL_len(L, 2);
+    for (lua_Integer c = 1; c <= ncols; c++)
+        if (lua_geti(L, 2, c), lua_type(L, -1) != LUA_TSTRING)
+            return luaL_error(L, "csv.encode: header column %I is not a string", c);
+        else
+            lua_pop(L, 1);
+    luaL_buffinit(L, &b);
+    for (lua_Integer c = 1; c <= ncols; c++) {
+        lua_geti(L, 2, c);
+        lua_replace(L, ENC_VAL);
+        if (c > 1)
+            luaL_addchar(&b, o.sep);
+        add_field(L, &b, &o, 0, c);
+    }
+    if (has_header)
+        luaL_addstring(&b, o.eol);
+    for (lua_Integer r = 1; r <= nrows; r++) {
+        lua_Integer n = ncols;
+        lua_geti(L, 1, r);
+        lua_replace(L, ENC_ROW);
+        if (!lua_istable(L, ENC_ROW))
+            return luaL_error(L, "csv.encode: row %I is a %s, not a table", r,
+                              luaL_typename(L, ENC_ROW));
+        if (!has_header)
+            n = luaL_len(L, ENC_ROW);
+        for (lua_Integer c = 1; c <= n; c++) {
+            if (has_header) {
+                lua_geti(L, 2, c);
+                lua_gettable(L, ENC_ROW);
+            } else {
+                lua_geti(L, ENC_ROW, c);
+            }
+            lua_replace(L, ENC_VAL);
+            if (c > 1)
+                luaL_addchar(&b, o.sep);
+            add_field(L, &b, &o, r, c);
+        }
+        luaL_addstring(&b, o.eol);
+    }
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* ---- module ------------------------------------------------------------------------------ */
+
+static const luaL_Reg csv_funcs[] = {
+    {"parse", csv_parse},
+    {"rows", csv_rows},
+    {"encode", csv_encode},
+    {NULL, NULL},
+};
+
+int csv_open(lua_State *L)
+{
+    luaL_newlibtable(L, csv_funcs);
+    lua_pushcfunction(L, fs_open);
+    lua_call(L, 0, 1);
+    lua_getfield(L, -1, "read");
+    lua_remove(L, -2);
+    luaL_setfuncs(L, csv_funcs, 1); /* every function gets fs.read; only rows uses it */
+    return 1;
+}

@@ -1,1 +1,145 @@
-/* placeholder */ typedef int ecap_placeholder_log;
+/* The log module: log.info/warn/error(fmt, ...) write one timestamped line to stderr,
+ *
+ *   2026-11-23T18:35:16Z INFO  message
+ *
+ * (UTC, ISO 8601, the level padded to five characters). The message is string.format(fmt, ...);
+ * a call with a single argument writes that value as tostring would (so log.error(err) shows an
+ * error table's text, and a lone message with a '%' in it is not a format). A bad format
+ * raises a normal Lua error. Control characters in the message are escaped (\n, \r, \xNN; C1
+ * controls too), so one call is one line and data from the API cannot drive the terminal.
+ * --quiet silences info only; the message is formatted anyway, so a bad format fails the same
+ * way with and without --quiet. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+#include "config.h"
+#include "host.h"
+#include "libs.h"
+
+static int quiet(lua_State *L)
+{
+    struct host *h = host_get(L);
+    return h && h->cfg && h->cfg->quiet;
+}
+
+/* Pushes string.format: upvalue 1 when it holds it, else the loaded string library's. */
+static void push_format(lua_State *L)
+{
+    if (lua_type(L, lua_upvalueindex(1)) == LUA_TFUNCTION) {
+        lua_pushvalue(L, lua_upvalueindex(1));
+        return;
+    }
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, "string") != LUA_TTABLE ||
+        lua_getfield(L, -1, "format") != LUA_TFUNCTION)
+        luaL_error(L, "log: the string library is not loaded");
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+}
+
+/* Replaces the arguments by the message text. */
+static void message(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checkany(L, 1);
+    if (n == 1) {
+        luaL_tolstring(L, 1, NULL);
+        return;
+    }
+    push_format(L);
+    lua_insert(L, 1);
+    lua_call(L, n, 1);
+}
+
+static void add_escaped(luaL_Buffer *b, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[8];
+        if (c == '\n') {
+            luaL_addstring(b, "\\n");
+        } else if (c == '\r') {
+            luaL_addstring(b, "\\r");
+        } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            snprintf(esc, sizeof esc, "\\x%02x", c);
+            luaL_addstring(b, esc);
+        } else if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+                   (unsigned char)s[i + 1] <= 0x9f) {
+            snprintf(esc, sizeof esc, "\\u%04x", (unsigned char)s[++i]); /* C1 control */
+            luaL_addstring(b, esc);
+        } else {
+            luaL_addchar(b, (char)c);
+        }
+    }
+}
+
+static void timestamp(char *out, size_t size)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&now, &tm) || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, size, "0000-00-00T00:00:00Z");
+}
+
+static int emit(lua_State *L, const char *level, int silenced)
+{
+    char head[48], ts[32];
+    size_t len;
+    const char *msg, *line;
+    luaL_Buffer b;
+    message(L);
+    msg = lua_tolstring(L, -1, &len);
+    if (silenced)
+        return 0;
+    timestamp(ts, sizeof ts);
+    snprintf(head, sizeof head, "%s %-5s ", ts, level);
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, head);
+    add_escaped(&b, msg, len);
+    luaL_addchar(&b, '\n');
+    luaL_pushresult(&b);
+    line = lua_tolstring(L, -1, &len);
+    fwrite(line, 1, len, stderr); /* one write per line */
+    fflush(stderr);
+    return 0;
+}
+
+static int log_info(lua_State *L)
+{
+    return emit(L, "INFO", quiet(L));
+}
+
+static int log_warn(lua_State *L)
+{
+    return emit(L, "WARN", 0);
+}
+
+static int log_error(lua_State *L)
+{
+    return emit(L, "ERROR", 0);
+}
+
+static const luaL_Reg log_funcs[] = {
+    {"info", log_info},
+    {"warn", log_warn},
+    {"error", log_error},
+    {NULL, NULL},
+};
+
+int log_open(lua_State *L)
+{
+    luaL_newlibtable(L, log_funcs);
+    /* string.format as it is now, so that a script cannot swap the function log calls */
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    if (lua_getfield(L, -1, "string") == LUA_TTABLE)
+        lua_getfield(L, -1, "format");
+    else
+        lua_pushnil(L);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    luaL_setfuncs(L, log_funcs, 1);
+    return 1;
+}

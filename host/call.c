@@ -1,1 +1,435 @@
-/* placeholder */ typedef int ecap_placeholder_call;
+/* The one call path: request building, the wait, and the reply turned into Lua values. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <lauxlib.h>
+
+#include "call.h"
+#include "config.h"
+#include "errors.h"
+#include "http.h"
+#include "json.h"
+#include "loop.h"
+
+#define XFER_MT "ecap.transfer"
+#define ERR_BODY_MAX 2048 /* bytes of a non-JSON error body kept in the error */
+
+/* A transfer lives in a userdata on the caller's stack, so it survives a yield and is freed by
+ * the collector if the caller dies: uservalue 1 = request body (string), 2 = path. */
+struct call_ud {
+    struct xfer x;
+};
+
+static int xfer_gc(lua_State *L)
+{
+    struct call_ud *u = luaL_checkudata(L, 1, XFER_MT);
+    xfer_release(&u->x);
+    return 0;
+}
+
+int url_escape(const char *s, size_t len, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+            if (o + 1 >= outlen)
+                return -1;
+            out[o++] = (char)c;
+        } else {
+            if (o + 3 >= outlen)
+                return -1;
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    if (o >= outlen)
+        return -1;
+    out[o] = 0;
+    return (int)o;
+}
+
+static void add_escaped(luaL_Buffer *b, const char *s, size_t len)
+{
+    char tmp[3 * 256 + 1];
+    while (len > 0) {
+        size_t n = len > 256 ? 256 : len;
+        int w = url_escape(s, n, tmp, sizeof tmp);
+        luaL_addlstring(b, tmp, (size_t)w);
+        s += n;
+        len -= n;
+    }
+}
+
+/* Paths stay under /api/ on the configured host: no absolute URL, no dot segments (plain or
+ * percent-encoded), no query or fragment smuggled in, nothing a server might normalise away. */
+static const char *path_problem(const char *p)
+{
+    if (strncmp(p, "/api/", 5) != 0)
+        return "must start with /api/ (scripts talk only to the configured EnergyCAP host)";
+    for (const char *s = p; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c <= 0x20 || c == 0x7f || c == '\\' || c == '?' || c == '#')
+            return "must not contain spaces, control characters, '\\', '?' or '#' (use opts.query)";
+        if (c == '%' && s[1] && s[2]) {
+            char h[3] = {(char)tolower((unsigned char)s[1]), (char)tolower((unsigned char)s[2]), 0};
+            if (!strcmp(h, "2e") || !strcmp(h, "2f") || !strcmp(h, "5c"))
+                return "must not contain encoded '.', '/' or '\\'";
+        }
+        if (c == '/' && s[1] == '/')
+            return "must not contain '//'";
+        if (c == '/' && s[1] == '.' && (s[2] == '/' || s[2] == 0 || (s[2] == '.' && (s[3] == '/' || s[3] == 0))))
+            return "must not contain '.' or '..' segments";
+    }
+    return NULL;
+}
+
+static void add_query_value(lua_State *L, luaL_Buffer *b, int idx, const char *key)
+{
+    size_t len;
+    const char *s;
+    char num[64];
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        s = lua_toboolean(L, idx) ? "true" : "false";
+        len = strlen(s);
+        break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            len = (size_t)snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx));
+        else
+            len = (size_t)snprintf(num, sizeof num, "%.17g", (double)lua_tonumber(L, idx));
+        s = num;
+        break;
+    case LUA_TSTRING:
+        s = lua_tolstring(L, idx, &len);
+        break;
+    default:
+        err_raise(L, "validation", "query parameter %s must be a string, number or boolean (got %s)",
+                  key, luaL_typename(L, idx));
+        return;
+    }
+    add_escaped(b, s, len);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends "?k=v&k=v" (keys sorted, so a request is reproducible; arrays repeat the key). */
+static void add_query(lua_State *L, luaL_Buffer *b, int q)
+{
+    const char *keys[64];
+    int n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, q)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) != LUA_TSTRING)
+            err_raise(L, "validation", "query keys must be strings");
+        if (n == 64)
+            err_raise(L, "validation", "too many query parameters (max 64)");
+        keys[n++] = lua_tostring(L, -1); /* anchored by the table */
+    }
+    qsort(keys, (size_t)n, sizeof keys[0], cmp_str);
+    for (int i = 0, first = 1; i < n; i++) {
+        lua_getfield(L, q, keys[i]);
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
+            for (lua_Integer j = 1; j <= len; j++) {
+                lua_rawgeti(L, -1, j);
+                luaL_addchar(b, first ? '?' : '&');
+                first = 0;
+                add_escaped(b, keys[i], strlen(keys[i]));
+                luaL_addchar(b, '=');
+                add_query_value(L, b, lua_gettop(L), keys[i]);
+                lua_pop(L, 1);
+            }
+        } else {
+            luaL_addchar(b, first ? '?' : '&');
+            first = 0;
+            add_escaped(b, keys[i], strlen(keys[i]));
+            luaL_addchar(b, '=');
+            add_query_value(L, b, lua_gettop(L), keys[i]);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static int header_name_ok(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '-' || *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* opts.headers: non-secret extras. The key header and transport headers stay ours. */
+static void add_headers(lua_State *L, struct xfer *x, int h)
+{
+    static const char *const reserved[] = {"eci-apikey", "host", "content-length", "transfer-encoding",
+                                           "connection", "authorization", "cookie", NULL};
+    lua_pushnil(L);
+    while (lua_next(L, h)) {
+        const char *name, *value;
+        char line[2048];
+        struct curl_slist *t;
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+            err_raise(L, "validation", "opts.headers must map header names to strings");
+        name = lua_tostring(L, -2);
+        value = lua_tostring(L, -1);
+        if (!header_name_ok(name) || strpbrk(value, "\r\n"))
+            err_raise(L, "validation", "opts.headers: bad header %s", name);
+        for (int i = 0; reserved[i]; i++)
+            if (strcasecmp(name, reserved[i]) == 0)
+                err_raise(L, "validation", "opts.headers: %s is set by ecaphost and cannot be changed", name);
+        if ((size_t)snprintf(line, sizeof line, "%s: %s", name, value) >= sizeof line)
+            err_raise(L, "validation", "opts.headers: header %s is too long", name);
+        if (!(t = curl_slist_append(x->headers, line)))
+            luaL_error(L, "out of memory");
+        x->headers = t;
+        lua_pop(L, 1);
+    }
+}
+
+static const char *reason(long status)
+{
+    switch (status) {
+    case 400: return "bad request";
+    case 401: return "unauthorized (bad API key, or the key's user lacks the permission)";
+    case 403: return "forbidden";
+    case 404: return "not found";
+    case 405: return "method not allowed";
+    case 409: return "conflict";
+    case 413: return "request too large";
+    case 429: return "too many requests";
+    case 500: return "internal server error";
+    case 502: return "bad gateway";
+    case 503: return "service unavailable";
+    case 504: return "gateway timeout";
+    default: return status >= 500 ? "server error" : "request failed";
+    }
+}
+
+/* Pushes a table of the reply's headers, names lower-cased. */
+static void push_headers(lua_State *L, const struct membuf *h)
+{
+    const char *p = h->data, *end = h->data + h->len;
+    lua_newtable(L);
+    if (!p)
+        return;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p)), *colon;
+        const char *line_end = eol ? eol : end;
+        colon = memchr(p, ':', (size_t)(line_end - p));
+        if (colon && colon > p) {
+            luaL_Buffer b;
+            const char *v = colon + 1, *ve = line_end;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '))
+                ve--;
+            luaL_buffinit(L, &b);
+            for (const char *c = p; c < colon; c++)
+                luaL_addchar(&b, (char)tolower((unsigned char)*c));
+            luaL_pushresult(&b);
+            lua_pushlstring(L, v, (size_t)(ve - v));
+            lua_rawset(L, -3);
+        }
+        p = line_end + 1;
+    }
+}
+
+static int looks_json(const struct xfer *x)
+{
+    size_t i = 0;
+    while (i < x->body.len && isspace((unsigned char)x->body.data[i]))
+        i++;
+    return i < x->body.len && (x->body.data[i] == '{' || x->body.data[i] == '[' || x->body.data[i] == '"');
+}
+
+/* Builds the results of a finished transfer (or raises its error). */
+static int finish(lua_State *L, int ud_idx)
+{
+    struct call_ud *u = lua_touserdata(L, ud_idx);
+    struct xfer *x = &u->x;
+    char err[256];
+    long status = 0;
+    const char *path;
+    lua_getiuservalue(L, ud_idx, 2);
+    path = lua_tostring(L, -1);
+    if (x->result != CURLE_OK) {
+        const char *kind = x->result == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network";
+        if (x->too_large)
+            err_push(L, "network", "reply larger than %zu bytes (the memory limit)", x->max_body);
+        else
+            err_push(L, kind, "%s%s%s", curl_easy_strerror(x->result), x->errbuf[0] ? ": " : "", x->errbuf);
+        lua_pushstring(L, x->method);
+        lua_setfield(L, -2, "method");
+        lua_pushvalue(L, -2);
+        lua_setfield(L, -2, "path");
+        xfer_release(x);
+        return lua_error(L);
+    }
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    {
+        curl_off_t us = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &us);
+        x->elapsed = (double)us / 1e6;
+    }
+    /* results: body, {status=, headers=, elapsed=} */
+    if (x->body.len > 0 && looks_json(x)) {
+        if (json_decode(L, x->body.data, x->body.len, err, sizeof err)) {
+            if (status >= 200 && status < 300) {
+                err_push(L, "http", "reply is not valid JSON (%s)", err);
+                goto http_fields;
+            }
+            lua_pushlstring(L, x->body.data, x->body.len > ERR_BODY_MAX ? ERR_BODY_MAX : x->body.len);
+        }
+    } else if (x->body.len > 0) {
+        lua_pushlstring(L, x->body.data, x->body.len > ERR_BODY_MAX && (status < 200 || status >= 300) ? ERR_BODY_MAX : x->body.len);
+    } else {
+        lua_pushnil(L);
+    }
+    if (status < 200 || status >= 300) {
+        const char *msg = NULL;
+        if (lua_type(L, -1) == LUA_TTABLE) {
+            lua_getfield(L, -1, "message");
+            if (lua_type(L, -1) != LUA_TSTRING) {
+                lua_pop(L, 1);
+                lua_getfield(L, -1, "Message");
+            }
+            msg = lua_tostring(L, -1);
+            lua_pop(L, 1); /* still anchored by the body table */
+        }
+        err_push(L, "http", "%s", msg ? msg : reason(status));
+        lua_insert(L, -2);
+        lua_setfield(L, -2, "body");
+        goto http_fields;
+    }
+    if (status == 204) {
+        lua_pop(L, 1);
+        lua_pushnil(L);
+    }
+    lua_createtable(L, 0, 3);
+    lua_pushinteger(L, status);
+    lua_setfield(L, -2, "status");
+    push_headers(L, &x->head);
+    lua_setfield(L, -2, "headers");
+    lua_pushnumber(L, x->elapsed);
+    lua_setfield(L, -2, "elapsed");
+    xfer_release(x);
+    return 2;
+
+http_fields:
+    lua_pushinteger(L, status);
+    lua_setfield(L, -2, "status");
+    lua_pushstring(L, x->method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, path);
+    lua_setfield(L, -2, "path");
+    push_headers(L, &x->head);
+    lua_setfield(L, -2, "headers");
+    {
+        const char *retry = NULL;
+        lua_getfield(L, -1, "headers");
+        lua_getfield(L, -1, "retry-after");
+        retry = lua_tostring(L, -1);
+        if (retry) {
+            lua_pushnumber(L, atof(retry));
+            lua_setfield(L, -4, "retry_after");
+        }
+        lua_pop(L, 2);
+    }
+    xfer_release(x);
+    return lua_error(L);
+}
+
+static int finish_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    return finish(L, (int)ctx);
+}
+
+static int xfer_done(void *arg)
+{
+    return ((struct xfer *)arg)->state == X_DONE;
+}
+
+int ecap_call(lua_State *L, const struct call *c)
+{
+    struct loop *lp = loop_of(L);
+    const struct config *cfg = loop_config(lp);
+    struct call_ud *u;
+    const char *problem, *body = NULL;
+    size_t body_len = 0;
+    char method[8], err[256];
+    luaL_Buffer b;
+    int ud;
+
+    if (strlen(c->method) >= sizeof method)
+        err_raise(L, "validation", "unknown HTTP method %s", c->method);
+    for (size_t i = 0; i <= strlen(c->method); i++)
+        method[i] = (char)toupper((unsigned char)c->method[i]);
+    if (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "PUT") &&
+        strcmp(method, "DELETE") && strcmp(method, "PATCH"))
+        err_raise(L, "validation", "unknown HTTP method %s (GET, POST, PUT, PATCH, DELETE)", c->method);
+    if ((problem = path_problem(c->path)))
+        err_raise(L, "validation", "path '%s' %s", c->path, problem);
+
+    u = lua_newuserdatauv(L, sizeof *u, 2);
+    memset(u, 0, sizeof *u);
+    ud = lua_gettop(L);
+    if (luaL_newmetatable(L, XFER_MT)) {
+        lua_pushcfunction(L, xfer_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushliteral(L, "transfer");
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_setmetatable(L, ud);
+    lua_pushstring(L, c->path);
+    lua_setiuservalue(L, ud, 2);
+
+    if (c->body) {
+        size_t n;
+        char *enc = json_encode(L, c->body, &n, err, sizeof err);
+        if (!enc)
+            err_raise(L, "validation", "request body: %s", err);
+        lua_pushlstring(L, enc, n);
+        json_free(L, enc, n);
+        body = lua_tolstring(L, -1, &body_len);
+        lua_setiuservalue(L, ud, 1); /* keeps the body alive while curl sends it */
+    }
+    if (c->headers)
+        add_headers(L, &u->x, c->headers);
+
+    luaL_buffinit(L, &b);
+    luaL_addstring(&b, cfg->base_url);
+    luaL_addstring(&b, c->path);
+    if (c->query)
+        add_query(L, &b, c->query);
+    luaL_pushresult(&b);
+
+    u->x.max_body = cfg->max_memory ? cfg->max_memory : (size_t)1 << 30;
+    if (xfer_prepare(&u->x, lp, method, lua_tostring(L, -1), body, body_len, err, sizeof err))
+        luaL_error(L, "%s", err);
+    lua_pop(L, 1); /* the URL: curl copied it */
+
+    if (loop_can_yield(L)) {
+        struct task *t = task_of(L);
+        u->x.waiter = t;
+        t->waiting = 1;
+        loop_submit(lp, &u->x);
+        return lua_yieldk(L, 0, (lua_KContext)ud, finish_k);
+    }
+    loop_submit(lp, &u->x);
+    loop_drive(lp, L, xfer_done, &u->x, NULL);
+    return finish(L, ud);
+}

@@ -1,1 +1,382 @@
-/* placeholder */ typedef int ecap_placeholder_config;
+/* Settings: defaults, the config file, the environment, and the checks that must pass before
+ * a script starts. Precedence: command line > environment > config file. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bindings.h"
+#include "config.h"
+
+static const struct { const char *name, *url; } environments[] = {
+    {"us-east", "https://app.energycap.com"},
+    {"us-west", "https://wce.energycap.com"},
+    {"eu", "https://app-eu.energycap.com"},
+    {"fedramp", "https://app.fed-energycap.com"},
+    {"implement", "https://implement.energycap.com"},
+};
+
+const char *config_environment_url(const char *name)
+{
+    for (size_t i = 0; i < sizeof environments / sizeof environments[0]; i++)
+        if (strcmp(environments[i].name, name) == 0)
+            return environments[i].url;
+    return NULL;
+}
+
+void config_defaults(struct config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->http_timeout_ms = 120000;
+    c->connect_timeout_ms = 15000;
+    c->max_memory = (size_t)512 << 20;
+    c->max_in_flight = 64;
+}
+
+static void wipe(char *s)
+{
+    if (s) {
+        volatile char *p = s; /* the key must not linger in freed memory */
+        while (*p)
+            *p++ = 0;
+    }
+}
+
+void config_free(struct config *c)
+{
+    wipe(c->api_key);
+    free(c->api_key);
+    free(c->base_url);
+    free(c->environment);
+    free(c->api_key_file);
+    free(c->cacert);
+    free(c->config_path);
+    for (int i = 0; i < c->n_read_dirs; i++)
+        free(c->read_dirs[i]);
+    for (int i = 0; i < c->n_write_dirs; i++)
+        free(c->write_dirs[i]);
+    for (int i = 0; i < c->n_routes; i++) {
+        free(c->routes[i].name);
+        free(c->routes[i].spec);
+        free(c->routes[i].origin);
+    }
+    memset(c, 0, sizeof *c);
+}
+
+int config_set(char **field, const char *value)
+{
+    char *v = strdup(value);
+    if (!v)
+        return -1;
+    free(*field);
+    *field = v;
+    return 0;
+}
+
+/* ~/x -> $HOME/x; the result is malloc'd. */
+static char *expand_home(const char *path)
+{
+    const char *home = getenv("HOME");
+    if (path[0] == '~' && path[1] == '/' && home) {
+        size_t n = strlen(home) + strlen(path);
+        char *s = malloc(n);
+        if (s)
+            snprintf(s, n, "%s%s", home, path + 1);
+        return s;
+    }
+    return strdup(path);
+}
+
+static char *trim(char *s)
+{
+    char *e;
+    while (isspace((unsigned char)*s))
+        s++;
+    e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+int config_parse_seconds(const char *s, double *out)
+{
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || errno || v < 0)
+        return -1;
+    if (strcmp(end, "ms") == 0)
+        v /= 1000.0;
+    else if (strcmp(end, "m") == 0)
+        v *= 60.0;
+    else if (*end && strcmp(end, "s") != 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Applies one `key = value` pair from the file unless the command line set it already. */
+static int apply_key(struct config *c, const char *key, const char *val, const char *where,
+                     char *err, size_t errlen)
+{
+    double secs;
+    if (strcmp(key, "base_url") == 0) {
+        if (!c->base_url && config_set(&c->base_url, val))
+            goto oom;
+    } else if (strcmp(key, "environment") == 0) {
+        if (!config_environment_url(val)) {
+            snprintf(err, errlen, "%s: unknown environment '%s' (us-east, us-west, eu, fedramp, implement)", where, val);
+            return -1;
+        }
+        if (!c->environment && config_set(&c->environment, val))
+            goto oom;
+    } else if (strcmp(key, "api_key_file") == 0) {
+        if (!c->api_key_file) {
+            char *p = expand_home(val);
+            if (!p)
+                goto oom;
+            free(c->api_key_file);
+            c->api_key_file = p;
+        }
+    } else if (strcmp(key, "cacert") == 0) {
+        if (!c->cacert) {
+            char *p = expand_home(val);
+            if (!p)
+                goto oom;
+            c->cacert = p;
+        }
+    } else if (strcmp(key, "http_timeout") == 0 || strcmp(key, "connect_timeout") == 0) {
+        if (config_parse_seconds(val, &secs) || secs <= 0) {
+            snprintf(err, errlen, "%s: %s must be a positive number of seconds (got '%s')", where, key, val);
+            return -1;
+        }
+        if (key[0] == 'h')
+            c->http_timeout_ms = (long)(secs * 1000);
+        else
+            c->connect_timeout_ms = (long)(secs * 1000);
+    } else if (strcmp(key, "insecure_http") == 0) {
+        if (strcmp(val, "true") && strcmp(val, "false")) {
+            snprintf(err, errlen, "%s: insecure_http must be true or false (got '%s')", where, val);
+            return -1;
+        }
+        c->insecure_http |= strcmp(val, "true") == 0;
+    } else if (strncmp(key, "route.", 6) == 0) {
+        struct route_override *r;
+        char msg[256];
+        if (c->n_routes >= CONFIG_MAX_ROUTES) {
+            snprintf(err, errlen, "%s: too many route overrides", where);
+            return -1;
+        }
+        if (bindings_route_override(key + 6, val, msg, sizeof msg)) {
+            snprintf(err, errlen, "%s: %s", where, msg);
+            return -1;
+        }
+        r = &c->routes[c->n_routes];
+        r->name = strdup(key + 6);
+        r->spec = strdup(val);
+        r->origin = strdup(where);
+        c->n_routes++;
+        if (!r->name || !r->spec || !r->origin)
+            goto oom;
+    } else {
+        snprintf(err, errlen, "%s: unknown key '%s' (known: base_url, environment, api_key_file, "
+                 "cacert, http_timeout, connect_timeout, insecure_http, route.<area>.<function>)", where, key);
+        return -1;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "%s: out of memory", where);
+    return -1;
+}
+
+static int parse_file(struct config *c, FILE *f, const char *path, char *err, size_t errlen)
+{
+    char line[4096], where[4200];
+    int lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *s, *eq;
+        lineno++;
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        if (!strchr(line, '\n') && !feof(f)) {
+            snprintf(err, errlen, "%s: line too long", where);
+            return -1;
+        }
+        s = trim(line);
+        if (*s == 0 || *s == '#')
+            continue;
+        eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s: expected 'key = value'", where);
+            return -1;
+        }
+        *eq = 0;
+        if (*trim(s) == 0 || *trim(eq + 1) == 0) {
+            snprintf(err, errlen, "%s: expected 'key = value'", where);
+            return -1;
+        }
+        if (apply_key(c, trim(s), trim(eq + 1), where, err, errlen))
+            return -1;
+    }
+    if (ferror(f)) {
+        snprintf(err, errlen, "%s: read error", path);
+        return -1;
+    }
+    return 0;
+}
+
+int config_load_file(struct config *c, const char *path, int explicit_path, char *err, size_t errlen)
+{
+    char buf[4096];
+    FILE *f;
+    int rc;
+    if (!path) {
+        const char *env = getenv("ECAP_CONFIG");
+        const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+        if (env && *env) {
+            path = env;
+            explicit_path = 1;
+        } else if (xdg && *xdg) {
+            snprintf(buf, sizeof buf, "%s/ecaphost/config", xdg);
+            path = buf;
+        } else if (home && *home) {
+            snprintf(buf, sizeof buf, "%s/.config/ecaphost/config", home);
+            path = buf;
+        } else {
+            return 0;
+        }
+    }
+    f = fopen(path, "r");
+    if (!f) {
+        if (!explicit_path && errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "config file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    rc = parse_file(c, f, path, err, errlen);
+    fclose(f);
+    if (rc == 0 && config_set(&c->config_path, path)) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    return rc;
+}
+
+static int read_key_file(struct config *c, char *err, size_t errlen)
+{
+    struct stat st;
+    char buf[1024];
+    size_t n;
+    FILE *f = fopen(c->api_key_file, "r");
+    if (!f) {
+        snprintf(err, errlen, "API key file %s: %s", c->api_key_file, strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+        fclose(f);
+        snprintf(err, errlen, "API key file %s is readable by group or others (mode %03o); "
+                 "run: chmod 600 %s", c->api_key_file, (unsigned)(st.st_mode & 0777), c->api_key_file);
+        return -1;
+    }
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    buf[strcspn(buf, "\r\n")] = 0;
+    if (*trim(buf) == 0) {
+        snprintf(err, errlen, "API key file %s is empty", c->api_key_file);
+        return -1;
+    }
+    if (config_set(&c->api_key, trim(buf))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    wipe(buf);
+    return 0;
+}
+
+static int is_loopback_host(const char *host, size_t len)
+{
+    if ((len == 9 && strncmp(host, "localhost", 9) == 0) || (len == 5 && strncmp(host, "[::1]", 5) == 0))
+        return 1;
+    return len >= 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") == len;
+}
+
+/* Base URL: scheme://host[:port] with no path, query or credentials. */
+static int check_base_url(struct config *c, char *err, size_t errlen)
+{
+    const char *u = c->base_url, *host, *end;
+    size_t len = strlen(u);
+    while (len > 0 && u[len - 1] == '/')
+        c->base_url[--len] = 0; /* "https://x/" is the same base URL */
+    if (strncmp(u, "https://", 8) == 0)
+        host = u + 8;
+    else if (strncmp(u, "http://", 7) == 0)
+        host = u + 7;
+    else {
+        snprintf(err, errlen, "base URL '%s' must start with https:// (or http:// for a loopback address)", u);
+        return -1;
+    }
+    end = host + strcspn(host, ":/?#@");
+    if (end == host || *end == '/' || *end == '?' || *end == '#' || *end == '@' || strchr(host, '/')) {
+        snprintf(err, errlen, "base URL '%s' must be scheme, host and port only (e.g. https://app.energycap.com); "
+                 "paths start with /api/ in each call", u);
+        return -1;
+    }
+    if (*end == ':' && (end[1] == 0 || strspn(end + 1, "0123456789") != strlen(end + 1))) {
+        snprintf(err, errlen, "base URL '%s' has a bad port", u);
+        return -1;
+    }
+    if (u[4] == ':' && !c->insecure_http && !is_loopback_host(host, (size_t)(end - host))) {
+        snprintf(err, errlen, "base URL '%s' uses plain http:// to a non-loopback host; use https:// "
+                 "or pass --insecure-http", u);
+        return -1;
+    }
+    return 0;
+}
+
+int config_finish(struct config *c, int need_key, char *err, size_t errlen)
+{
+    if (!c->base_url && c->environment) {
+        const char *url = config_environment_url(c->environment);
+        if (!url) {
+            snprintf(err, errlen, "unknown environment '%s' (us-east, us-west, eu, fedramp, implement)", c->environment);
+            return -1;
+        }
+        if (config_set(&c->base_url, url))
+            goto oom;
+    }
+    if (!c->base_url) {
+        const char *env = getenv("ECAP_BASE_URL");
+        if (env && *env && config_set(&c->base_url, env))
+            goto oom;
+    }
+    if (!c->base_url) {
+        snprintf(err, errlen, "no base URL: pass --base-url URL or --environment NAME, set ECAP_BASE_URL, "
+                 "or put base_url in the config file (or use --sim)");
+        return -1;
+    }
+    if (check_base_url(c, err, errlen))
+        return -1;
+    if (!need_key || c->api_key)
+        return 0;
+    if (c->api_key_file && c->key_file_from_cli)
+        return read_key_file(c, err, errlen);
+    {
+        const char *env = getenv("ECAP_API_KEY");
+        if (env && *env) {
+            if (config_set(&c->api_key, env))
+                goto oom;
+            return 0;
+        }
+    }
+    if (c->api_key_file)
+        return read_key_file(c, err, errlen);
+    snprintf(err, errlen, "no API key: set ECAP_API_KEY, or pass --api-key-file FILE, "
+             "or put api_key_file in the config file");
+    return -1;
+oom:
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}

@@ -20,6 +20,7 @@ struct config {
     char *environment;       /* name given with --environment, or NULL */
     char *api_key;           /* secret: C memory only */
     char *api_key_file;
+    int key_file_from_cli;   /* --api-key-file wins over ECAP_API_KEY */
     char *cacert;
     char *config_path;       /* file actually read, or NULL */
     long http_timeout_ms;    /* total time of one request */
@@ -67,6 +68,9 @@ int config_load_file(struct config *c, const char *path, int explicit_path, char
  * them (scheme, loopback rule for http://, key file permissions). need_key = 0 for the
  * simulator. Returns 0 or -1 with err. */
 int config_finish(struct config *c, int need_key, char *err, size_t errlen);
+
+/* Parses seconds: "30", "1.5", "30s", "500ms", "2m". Returns 0 or -1. */
+int config_parse_seconds(const char *s, double *out);
 
 /* Maps an --environment name to its base URL, or NULL. */
 const char *config_environment_url(const char *name);

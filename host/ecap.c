@@ -1,1 +1,399 @@
-/* placeholder */ typedef int ecap_placeholder_ecap;
+/* ecap.request / config / sleep / parallel. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "bindings.h"
+#include "call.h"
+#include "config.h"
+#include "ecap.h"
+#include "embedded.h"
+#include "errors.h"
+#include "host.h"
+#include "limits.h"
+#include "loop.h"
+
+/* ---- ecap.request(method, path [, {query=, body=, headers=}]) ----------------------------- */
+
+static int l_request(lua_State *L)
+{
+    static const char *const known[] = {"query", "body", "headers", NULL};
+    struct call c = {0};
+    c.method = luaL_checkstring(L, 1);
+    c.path = luaL_checkstring(L, 2);
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            int ok = 0;
+            lua_pop(L, 1);
+            for (int i = 0; known[i] && lua_type(L, -1) == LUA_TSTRING; i++)
+                ok |= strcmp(lua_tostring(L, -1), known[i]) == 0;
+            if (!ok)
+                err_raise(L, "validation", "ecap.request: unknown option %s (known: query, body, headers)",
+                          luaL_tolstring(L, -1, NULL));
+        }
+        lua_settop(L, 3);
+        if (lua_getfield(L, 3, "query") != LUA_TNIL) {
+            if (!lua_istable(L, -1))
+                err_raise(L, "validation", "ecap.request: opts.query must be a table");
+            c.query = lua_gettop(L);
+        }
+        if (lua_getfield(L, 3, "body") != LUA_TNIL)
+            c.body = lua_gettop(L);
+        if (lua_getfield(L, 3, "headers") != LUA_TNIL) {
+            if (!lua_istable(L, -1))
+                err_raise(L, "validation", "ecap.request: opts.headers must be a table");
+            c.headers = lua_gettop(L);
+        }
+    }
+    return ecap_call(L, &c);
+}
+
+/* ---- ecap.config() ------------------------------------------------------------------------ */
+
+static void set_str(lua_State *L, const char *k, const char *v)
+{
+    if (v) {
+        lua_pushstring(L, v);
+        lua_setfield(L, -2, k);
+    }
+}
+
+static void set_dirs(lua_State *L, const char *k, char *const *dirs, int n)
+{
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_pushstring(L, dirs[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, k);
+}
+
+/* Non-secret settings only: the key never enters the state. */
+static int l_config(lua_State *L)
+{
+    const struct config *c = host_get(L)->cfg;
+    lua_createtable(L, 0, 16);
+    set_str(L, "base_url", c->base_url);
+    set_str(L, "environment", c->environment);
+    set_str(L, "config_file", c->config_path);
+    set_str(L, "version", ECAP_VERSION);
+    lua_pushboolean(L, c->simulator);
+    lua_setfield(L, -2, "simulator");
+    lua_pushboolean(L, c->quiet);
+    lua_setfield(L, -2, "quiet");
+    lua_pushboolean(L, c->allow_destructive);
+    lua_setfield(L, -2, "allow_destructive");
+    lua_pushboolean(L, c->api_key != NULL);
+    lua_setfield(L, -2, "has_api_key");
+    lua_pushnumber(L, c->timeout_s);
+    lua_setfield(L, -2, "timeout");
+    lua_pushinteger(L, (lua_Integer)(c->max_memory >> 20));
+    lua_setfield(L, -2, "max_memory_mb");
+    lua_pushnumber(L, (double)c->http_timeout_ms / 1000.0);
+    lua_setfield(L, -2, "http_timeout");
+    lua_pushinteger(L, c->max_in_flight);
+    lua_setfield(L, -2, "max_in_flight");
+    lua_pushnumber(L, c->rate);
+    lua_setfield(L, -2, "rate");
+    set_dirs(L, "allow_read", c->read_dirs, c->n_read_dirs);
+    set_dirs(L, "allow_write", c->write_dirs, c->n_write_dirs);
+    lua_createtable(L, 0, c->n_routes);
+    for (int i = 0; i < c->n_routes; i++)
+        set_str(L, c->routes[i].name, c->routes[i].spec);
+    lua_setfield(L, -2, "routes");
+    return 1;
+}
+
+/* ---- ecap.sleep(seconds) ------------------------------------------------------------------ */
+
+static int sleep_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)L, (void)status, (void)ctx;
+    return 0;
+}
+
+static int time_reached(void *arg)
+{
+    return now_monotonic() >= *(double *)arg;
+}
+
+static int l_sleep(lua_State *L)
+{
+    lua_Number s = luaL_checknumber(L, 1);
+    struct loop *lp = loop_of(L);
+    double at;
+    if (!(s >= 0) || s > 86400.0 * 366)
+        return luaL_argerror(L, 1, "seconds must be between 0 and a year");
+    at = now_monotonic() + s;
+    if (loop_can_yield(L)) {
+        struct task *t = task_of(L);
+        if (loop_timer(lp, at, t))
+            return luaL_error(L, "out of memory");
+        t->waiting = 1;
+        return lua_yieldk(L, 0, 0, sleep_k);
+    }
+    loop_drive(lp, L, time_reached, &at, NULL);
+    return 0;
+}
+
+/* ---- ecap.parallel(items, fn [, {concurrency=, stop_on_error=}]) -------------------------- */
+
+enum { PAR_ITEMS = 1, PAR_FN, PAR_RESULTS, PAR_ERRORS };
+
+struct par {
+    lua_Integer n, next, running, finished;
+    int concurrency, stop_on_error, failed;
+    int ref;              /* registry ref to the par userdata while children run */
+    struct task *owner;   /* the yielded caller to wake, or NULL when it drives the loop */
+    struct task *parent;  /* the caller's task (for the scope of nested drives) */
+    int progress;         /* draw a progress line on the terminal */
+    double started, drawn;
+    lua_Integer errors;
+};
+
+static void progress(struct par *p, int final)
+{
+    double t = now_monotonic(), el = t - p->started, rate;
+    if (!p->progress || (!final && t - p->drawn < 0.1))
+        return;
+    p->drawn = t;
+    if (final) {
+        fputs("\r\033[K", stderr);
+        return;
+    }
+    rate = el > 0 ? (double)p->finished / el : 0;
+    fprintf(stderr, "\r\033[Kparallel: %lld/%lld  %.1f/s  errors %lld  ETA %.0fs", (long long)p->finished,
+            (long long)p->n, rate, (long long)p->errors,
+            rate > 0 ? (double)(p->n - p->finished) / rate : 0.0);
+    fflush(stderr);
+}
+
+static void child_done(struct loop *lp, struct task *t, int status, void *ud);
+
+/* Pushes the par userdata on S. */
+static struct par *push_par(lua_State *S, struct par *p)
+{
+    lua_rawgeti(S, LUA_REGISTRYINDEX, p->ref);
+    return p;
+}
+
+static void spawn_next(struct loop *lp, lua_State *S, struct par *p)
+{
+    while (!p->failed && p->running < p->concurrency && p->next <= p->n) {
+        lua_Integer i = p->next++;
+        struct task *t;
+        push_par(S, p);
+        lua_getiuservalue(S, -1, PAR_FN);
+        lua_getiuservalue(S, -2, PAR_ITEMS);
+        lua_rawgeti(S, -1, i);
+        lua_replace(S, -2);
+        lua_pushinteger(S, i);
+        t = task_spawn(lp, S, 2, p->parent, p, child_done, p);
+        t->tag = i;
+        lua_pop(S, 1);
+        p->running++;
+    }
+}
+
+/* Unstarted items of a stopped parallel get a "cancelled" error. */
+static void cancel_rest(lua_State *S, struct par *p)
+{
+    push_par(S, p);
+    lua_getiuservalue(S, -1, PAR_ERRORS);
+    for (; p->next <= p->n; p->next++) {
+        err_push(S, "cancelled", "not started: an earlier item failed (stop_on_error)");
+        lua_rawseti(S, -2, p->next);
+        p->finished++;
+    }
+    lua_pop(S, 2);
+}
+
+static void child_done(struct loop *lp, struct task *t, int status, void *ud)
+{
+    struct par *p = ud;
+    lua_State *S = loop_main(lp);
+    int top = lua_gettop(S);
+    push_par(S, p);
+    lua_getiuservalue(S, -1, status == LUA_OK ? PAR_RESULTS : PAR_ERRORS);
+    if (status == LUA_OK) {
+        if (lua_gettop(t->co) > 0) {
+            lua_settop(t->co, 1);
+            lua_xmove(t->co, S, 1);
+        } else {
+            lua_pushnil(S);
+        }
+    } else {
+        lua_xmove(t->co, S, 1);
+        if (!err_is(S, -1)) {
+            /* A plain Lua error (a string, say) becomes an error table like the others. */
+            const char *msg = luaL_tolstring(S, -1, NULL);
+            err_push(S, "script", "%s", msg);
+            lua_replace(S, -3);
+            lua_pop(S, 1);
+        }
+        p->errors++;
+        if (p->stop_on_error)
+            p->failed = 1;
+    }
+    lua_rawseti(S, -2, t->tag);
+    lua_settop(S, top);
+    p->running--;
+    p->finished++;
+    progress(p, 0);
+    if (p->failed && p->running == 0)
+        cancel_rest(S, p);
+    else
+        spawn_next(lp, S, p);
+    if (p->finished == p->n && p->owner)
+        task_wake(lp, p->owner);
+}
+
+static int par_finished(void *arg)
+{
+    struct par *p = arg;
+    return p->finished == p->n;
+}
+
+static int par_results(lua_State *L, int idx)
+{
+    struct par *p = lua_touserdata(L, idx);
+    progress(p, 1);
+    luaL_unref(L, LUA_REGISTRYINDEX, p->ref);
+    p->ref = LUA_NOREF;
+    lua_getiuservalue(L, idx, PAR_RESULTS);
+    lua_getiuservalue(L, idx, PAR_ERRORS);
+    return 2;
+}
+
+static int par_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    return par_results(L, (int)ctx);
+}
+
+static int l_parallel(lua_State *L)
+{
+    struct loop *lp = loop_of(L);
+    const struct config *cfg = host_get(L)->cfg;
+    struct par *p;
+    lua_Integer conc = 8;
+    int stop_on_error = 0, ud;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    if (!lua_isnoneornil(L, 3)) {
+        luaL_checktype(L, 3, LUA_TTABLE);
+        if (lua_getfield(L, 3, "concurrency") != LUA_TNIL) {
+            if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > 64)
+                err_raise(L, "validation", "ecap.parallel: concurrency must be an integer 1..64");
+            conc = lua_tointeger(L, -1);
+        }
+        if (lua_getfield(L, 3, "stop_on_error") != LUA_TNIL) {
+            if (!lua_isboolean(L, -1))
+                err_raise(L, "validation", "ecap.parallel: stop_on_error must be a boolean");
+            stop_on_error = lua_toboolean(L, -1);
+        }
+        lua_settop(L, 3);
+    }
+    p = lua_newuserdatauv(L, sizeof *p, 4);
+    memset(p, 0, sizeof *p);
+    ud = lua_gettop(L);
+    if (luaL_newmetatable(L, "ecap.parallel")) {
+        lua_pushliteral(L, "parallel");
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_setmetatable(L, ud);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, ud, PAR_ITEMS);
+    lua_pushvalue(L, 2);
+    lua_setiuservalue(L, ud, PAR_FN);
+    lua_newtable(L);
+    lua_setiuservalue(L, ud, PAR_RESULTS);
+    lua_newtable(L);
+    lua_setiuservalue(L, ud, PAR_ERRORS);
+    p->n = (lua_Integer)lua_rawlen(L, 1);
+    p->next = 1;
+    p->concurrency = (int)conc;
+    p->stop_on_error = stop_on_error;
+    p->parent = task_of(L);
+    p->started = now_monotonic();
+    p->progress = !cfg->quiet && isatty(2) && p->n > 1;
+    lua_pushvalue(L, ud);
+    p->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (p->n == 0)
+        return par_results(L, ud);
+    spawn_next(lp, loop_main(lp), p);
+    if (loop_can_yield(L)) {
+        p->owner = task_of(L);
+        p->owner->waiting = 1;
+        return lua_yieldk(L, 0, (lua_KContext)ud, par_k);
+    }
+    loop_drive(lp, L, par_finished, p, p);
+    return par_results(L, ud);
+}
+
+/* ---- primitives for the Lua-written helpers (not reachable by scripts) --------------------- */
+
+/* error(kind, message [, fields]) -> error table */
+static int p_error(lua_State *L)
+{
+    const char *kind = luaL_checkstring(L, 1), *msg = luaL_checkstring(L, 2);
+    err_push(L, kind, "%s", msg);
+    if (lua_istable(L, 3)) {
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -4);
+        }
+    }
+    return 1;
+}
+
+static int p_now(lua_State *L)
+{
+    lua_pushnumber(L, now_monotonic());
+    return 1;
+}
+
+static int p_is_null(lua_State *L)
+{
+    lua_pushboolean(L, lua_type(L, 1) == LUA_TLIGHTUSERDATA && lua_touserdata(L, 1) == NULL);
+    return 1;
+}
+
+static const luaL_Reg private_funcs[] = {
+    {"error", p_error},
+    {"now", p_now},
+    {"is_null", p_is_null},
+    {NULL, NULL},
+};
+
+/* ---- the table ------------------------------------------------------------------------------ */
+
+static const luaL_Reg ecap_funcs[] = {
+    {"request", l_request},
+    {"config", l_config},
+    {"sleep", l_sleep},
+    {"parallel", l_parallel},
+    {NULL, NULL},
+};
+
+int ecap_open(lua_State *L)
+{
+    const struct embedded_file *f = embedded_find("lua/ecap.lua");
+    luaL_newlib(L, ecap_funcs);
+    bindings_register(L, lua_gettop(L));
+    /* Helpers written in Lua extend the table: loaded as trusted host code. */
+    if (!f || luaL_loadbufferx(L, f->data, f->len, "=[ecap]", "t") != LUA_OK)
+        return luaL_error(L, "ecaphost: cannot load the embedded ecap helpers: %s",
+                          f ? lua_tostring(L, -1) : "missing");
+    lua_pushvalue(L, -2);
+    luaL_newlib(L, private_funcs);
+    lua_call(L, 2, 0);
+    return 1;
+}

@@ -1,1 +1,157 @@
-/* placeholder */ typedef int ecap_placeholder_http;
+/* Setting up one libcurl transfer and collecting its reply. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "http.h"
+#include "loop.h"
+
+struct curl_slist *loop_common_headers(struct loop *lp);
+
+void membuf_free(struct membuf *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+static int membuf_add(struct membuf *b, const char *p, size_t n, size_t max)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *d;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if (max && cap > max + 1)
+            cap = max + 1;
+        if (b->len + n + 1 > cap)
+            return -1;
+        d = realloc(b->data, cap);
+        if (!d)
+            return -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+    return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    struct xfer *x = ud;
+    if (membuf_add(&x->body, p, size * n, x->max_body)) {
+        x->too_large = 1;
+        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+    }
+    return size * n;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct xfer *x = ud;
+    /* A new status line (after a 100 Continue, say) starts the header block over. */
+    if (size * n >= 5 && memcmp(p, "HTTP/", 5) == 0)
+        x->head.len = 0;
+    if (membuf_add(&x->head, p, size * n, 1 << 20))
+        return 0;
+    return size * n;
+}
+
+struct curl_slist *http_common_headers(const struct config *cfg)
+{
+    struct curl_slist *h = NULL, *t;
+    char line[1100];
+    const char *fixed[] = {"Content-Type: application/json", "Accept: application/json",
+                           "User-Agent: ecaphost/" ECAP_VERSION, "Expect:"};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        t = curl_slist_append(h, fixed[i]);
+        if (!t)
+            goto fail;
+        h = t;
+    }
+    if (cfg->api_key) {
+        int n = snprintf(line, sizeof line, "ECI-ApiKey: %s", cfg->api_key);
+        t = (n > 0 && (size_t)n < sizeof line) ? curl_slist_append(h, line) : NULL;
+        memset(line, 0, sizeof line);
+        if (!t)
+            goto fail;
+        h = t;
+    }
+    return h;
+fail:
+    curl_slist_free_all(h);
+    return NULL;
+}
+
+int xfer_prepare(struct xfer *x, struct loop *lp, const char *method, const char *url,
+                 const char *body, size_t body_len, char *err, size_t errlen)
+{
+    const struct config *cfg = loop_config(lp);
+    CURL *e;
+    struct curl_slist *headers = loop_common_headers(lp);
+    x->lp = lp;
+    x->state = X_NEW;
+    snprintf(x->method, sizeof x->method, "%s", method);
+    x->url = strdup(url);
+    x->easy = e = curl_easy_init();
+    if (!x->url || !e) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (x->headers) {
+        /* This call's extra headers come first; the common ones are appended to its list. */
+        for (struct curl_slist *s = headers, *t; s; s = s->next) {
+            if (!(t = curl_slist_append(x->headers, s->data))) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            x->headers = t;
+        }
+        headers = x->headers;
+    }
+    curl_easy_setopt(e, CURLOPT_URL, x->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)x);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect must not carry the key elsewhere */
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, cfg->http_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (cfg->cacert)
+        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->cacert);
+    if (strcmp(method, "GET") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    if (body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    } else if (strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+    }
+    return 0;
+}
+
+void xfer_release(struct xfer *x)
+{
+    if (x->lp)
+        loop_detach(x->lp, x);
+    if (x->easy)
+        curl_easy_cleanup(x->easy);
+    curl_slist_free_all(x->headers);
+    free(x->url);
+    membuf_free(&x->body);
+    membuf_free(&x->head);
+    x->easy = NULL;
+    x->headers = NULL;
+    x->url = NULL;
+    x->lp = NULL;
+}

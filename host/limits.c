@@ -1,1 +1,217 @@
-/* placeholder */ typedef int ecap_placeholder_limits;
+/* Memory and time limits of a run, and the watchdog behind them. */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "config.h"
+#include "limits.h"
+
+#define HOOK_COUNT 1000   /* instructions between checks: cheap, and fast enough to stop */
+#define GRACE_S 3.0       /* how long a stopping script may take before the watchdog acts */
+#define RESERVE (1 << 20) /* bytes allowed past the limit while the stop error unwinds */
+
+double now_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void limits_init(struct limits *lim, size_t max_memory, double timeout_s)
+{
+    memset(lim, 0, sizeof *lim);
+    lim->limit = max_memory;
+    lim->timeout_s = timeout_s;
+    lim->deadline = timeout_s > 0 ? now_monotonic() + timeout_s : 0;
+}
+
+void *limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct limits *lim = ud;
+    size_t old = ptr ? osize : 0;
+    void *p;
+    if (nsize == 0) {
+        free(ptr);
+        lim->used -= old;
+        return NULL;
+    }
+    if (lim->limit && nsize > old && lim->used - old + nsize > lim->limit) {
+        /* Once stopping, a small reserve lets the error unwind and the host report it. */
+        if (lim->stop != STOP_MEMORY || lim->used - old + nsize > lim->limit + RESERVE) {
+            if (lim->stop == STOP_NONE)
+                lim->stop = STOP_MEMORY;
+            return NULL;
+        }
+    }
+    p = realloc(ptr, nsize);
+    if (!p)
+        return NULL;
+    lim->used = lim->used - old + nsize;
+    if (lim->used > lim->peak)
+        lim->peak = lim->used;
+    return p;
+}
+
+static struct limits *limits_of(lua_State *L)
+{
+    void *ud;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+const char *limits_message(const struct limits *lim)
+{
+    switch (lim->stop) {
+    case STOP_TIME: return "time limit exceeded (--timeout)";
+    case STOP_MEMORY: return "memory limit exceeded (--max-memory)";
+    case STOP_SIGINT: return "interrupted (SIGINT)";
+    case STOP_SIGTERM: return "terminated (SIGTERM)";
+    default: return "stopped";
+    }
+}
+
+int limits_exit_code(enum stop_reason r)
+{
+    switch (r) {
+    case STOP_TIME: return EXIT_TIME_LIMIT;
+    case STOP_MEMORY: return EXIT_MEMORY_LIMIT;
+    case STOP_SIGINT: return EXIT_SIGINT;
+    case STOP_SIGTERM: return EXIT_SIGTERM;
+    default: return EXIT_OK;
+    }
+}
+
+static void hook(lua_State *L, lua_Debug *ar);
+
+static void raise_stop(lua_State *L, struct limits *lim)
+{
+    /* Check again after every instruction from now on: a pcall that catches this error
+     * runs straight into the next one. */
+    lua_sethook(L, hook, LUA_MASKCOUNT, 1);
+    lua_pushstring(L, limits_message(lim));
+    lua_error(L);
+}
+
+static void hook(lua_State *L, lua_Debug *ar)
+{
+    struct limits *lim = limits_of(L);
+    (void)ar;
+    if (lim->stop == STOP_NONE && lim->deadline > 0 && now_monotonic() >= lim->deadline)
+        lim->stop = STOP_TIME;
+    if (lim->stop != STOP_NONE)
+        raise_stop(L, lim);
+}
+
+void limits_hook(lua_State *L)
+{
+    lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_COUNT);
+}
+
+void limits_check(lua_State *L)
+{
+    struct limits *lim = limits_of(L);
+    if (lim->stop == STOP_NONE && lim->deadline > 0 && now_monotonic() >= lim->deadline)
+        lim->stop = STOP_TIME;
+    if (lim->stop != STOP_NONE)
+        raise_stop(L, lim);
+}
+
+/* ---- signals and watchdog ------------------------------------------------------------ */
+
+static struct limits *watched;
+static sem_t wake;
+static pthread_t thread;
+static int running;
+static volatile sig_atomic_t quit;
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    if (watched) {
+        if (watched->stop != STOP_NONE && (sig == SIGINT || sig == SIGTERM) &&
+            (watched->stop == STOP_SIGINT || watched->stop == STOP_SIGTERM)) {
+            static const char msg[] = "ecaphost: interrupted again, exiting now\n";
+            ssize_t w = write(2, msg, sizeof msg - 1);
+            (void)w;
+            _exit(sig == SIGINT ? EXIT_SIGINT : EXIT_SIGTERM);
+        }
+        if (watched->stop == STOP_NONE)
+            watched->stop = sig == SIGINT ? STOP_SIGINT : STOP_SIGTERM;
+    }
+    sem_post(&wake);
+    errno = saved;
+}
+
+static void *watchdog(void *arg)
+{
+    struct limits *lim = arg;
+    double stop_seen = 0;
+    for (;;) {
+        struct timespec ts;
+        double t;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        sem_timedwait(&wake, &ts);
+        if (quit)
+            return NULL;
+        t = now_monotonic();
+        if (lim->stop == STOP_NONE && lim->deadline > 0 && t >= lim->deadline)
+            lim->stop = STOP_TIME; /* the hook may be starved by a long C call */
+        if (lim->stop != STOP_NONE && stop_seen == 0)
+            stop_seen = t;
+        if (stop_seen > 0 && t - stop_seen >= GRACE_S) {
+            char msg[160];
+            int n = snprintf(msg, sizeof msg, "ecaphost: %s; the script did not stop within %.0f s "
+                             "(a long C call), ending the process\n", limits_message(lim), GRACE_S);
+            ssize_t w = write(2, msg, (size_t)n);
+            (void)w;
+            _exit(limits_exit_code((enum stop_reason)lim->stop));
+        }
+    }
+}
+
+int watchdog_start(struct limits *lim)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    if (sem_init(&wake, 0, 0))
+        return -1;
+    watched = lim;
+    quit = 0;
+    if (pthread_create(&thread, NULL, watchdog, lim)) {
+        watched = NULL;
+        sem_destroy(&wake);
+        return -1;
+    }
+    running = 1;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return 0;
+}
+
+void watchdog_stop(void)
+{
+    if (!running)
+        return;
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    quit = 1;
+    sem_post(&wake);
+    pthread_join(thread, NULL);
+    sem_destroy(&wake);
+    watched = NULL;
+    running = 0;
+}

@@ -1,1 +1,430 @@
-/* placeholder */ typedef int ecap_placeholder_loop;
+/* The event loop: ready queue of tasks, timers, and the curl multi handle. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+
+#include "config.h"
+#include "http.h"
+#include "limits.h"
+#include "loop.h"
+
+#define POLL_SLICE_MS 100 /* longest sleep in poll: signals and deadlines are seen this fast */
+
+struct timer {
+    double at;
+    struct task *task;
+};
+
+struct loop {
+    lua_State *L;                 /* main thread of the state: scratch stack for the loop */
+    const struct config *cfg;
+    struct limits *lim;
+    CURLM *multi;
+    struct curl_slist *common_headers;
+    struct task *ready_head, *ready_tail;
+    struct timer *timers;
+    size_t n_timers, cap_timers;
+    struct xfer *queue_head, *queue_tail; /* waiting for a slot (--max-in-flight, --rate) */
+    int in_flight;
+    double next_slot;                     /* --rate: earliest start of the next transfer */
+    size_t completed;
+    struct task **all;                    /* every live task, freed at the end */
+    size_t n_all, cap_all;
+};
+
+static const char LOOP_KEY = 'L';
+
+struct loop *loop_of(lua_State *L)
+{
+    struct loop *lp;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
+    lp = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return lp;
+}
+
+struct loop *loop_new(lua_State *L, const struct config *cfg, struct limits *lim, char *err, size_t errlen)
+{
+    struct loop *lp = calloc(1, sizeof *lp);
+    if (!lp)
+        goto oom;
+    lp->L = L;
+    lp->cfg = cfg;
+    lp->lim = lim;
+    lp->multi = curl_multi_init();
+    lp->common_headers = http_common_headers(cfg);
+    if (!lp->multi || !lp->common_headers)
+        goto oom;
+    /* One connection per host is reused across calls; parallel calls open more, capped. */
+    curl_multi_setopt(lp->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)(cfg->max_in_flight > 0 ? cfg->max_in_flight : 64));
+    curl_multi_setopt(lp->multi, CURLMOPT_MAXCONNECTS, (long)(cfg->max_in_flight > 0 ? cfg->max_in_flight : 64));
+    lua_pushlightuserdata(L, lp);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
+    *(struct task **)lua_getextraspace(L) = NULL;
+    return lp;
+oom:
+    snprintf(err, errlen, "cannot set up the HTTP client (out of memory)");
+    if (lp) {
+        if (lp->multi)
+            curl_multi_cleanup(lp->multi);
+        free(lp);
+    }
+    return NULL;
+}
+
+void loop_free(struct loop *lp)
+{
+    if (!lp)
+        return;
+    for (size_t i = 0; i < lp->n_all; i++)
+        free(lp->all[i]);
+    free(lp->all);
+    free(lp->timers);
+    curl_multi_cleanup(lp->multi);
+    curl_slist_free_all(lp->common_headers);
+    free(lp);
+}
+
+void *loop_multi(struct loop *lp) { return lp->multi; }
+lua_State *loop_main(struct loop *lp) { return lp->L; }
+const struct config *loop_config(struct loop *lp) { return lp->cfg; }
+size_t loop_transfers(struct loop *lp) { return lp->completed; }
+struct curl_slist *loop_common_headers(struct loop *lp);
+struct curl_slist *loop_common_headers(struct loop *lp) { return lp->common_headers; }
+
+/* ---- tasks ------------------------------------------------------------------------------- */
+
+struct task *task_of(lua_State *L)
+{
+    return *(struct task **)lua_getextraspace(L);
+}
+
+int loop_can_yield(lua_State *L)
+{
+    return task_of(L) != NULL && lua_isyieldable(L);
+}
+
+static int track(struct loop *lp, struct task *t)
+{
+    if (lp->n_all == lp->cap_all) {
+        size_t cap = lp->cap_all ? lp->cap_all * 2 : 16;
+        struct task **a = realloc(lp->all, cap * sizeof *a);
+        if (!a)
+            return -1;
+        lp->all = a;
+        lp->cap_all = cap;
+    }
+    lp->all[lp->n_all++] = t;
+    return 0;
+}
+
+static void untrack(struct loop *lp, struct task *t)
+{
+    for (size_t i = 0; i < lp->n_all; i++)
+        if (lp->all[i] == t) {
+            lp->all[i] = lp->all[--lp->n_all];
+            return;
+        }
+}
+
+struct task *task_spawn(struct loop *lp, lua_State *L, int nargs, struct task *parent,
+                        const void *scope, task_done_fn done, void *ud)
+{
+    struct task *t = calloc(1, sizeof *t);
+    if (!t || track(lp, t)) {
+        free(t);
+        luaL_error(L, "out of memory");
+        return NULL;
+    }
+    t->co = lua_newthread(L);
+    *(struct task **)lua_getextraspace(t->co) = t;
+    lua_insert(L, -(nargs + 2));          /* thread below the function and its arguments */
+    lua_xmove(L, t->co, nargs + 1);
+    t->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    t->nargs = nargs;
+    t->parent = parent;
+    t->scope = scope;
+    t->done = done;
+    t->ud = ud;
+    task_wake(lp, t);
+    return t;
+}
+
+void task_wake(struct loop *lp, struct task *t)
+{
+    if (t->ready || t->finished)
+        return;
+    t->ready = 1;
+    t->waiting = 0;
+    t->next_ready = NULL;
+    if (lp->ready_tail)
+        lp->ready_tail->next_ready = t;
+    else
+        lp->ready_head = t;
+    lp->ready_tail = t;
+}
+
+/* Resumes t once. A yield must have been announced (t->waiting) by the call that made it:
+ * anything else is a script yielding from its main chunk, which plain Lua refuses too. */
+static void resume(struct loop *lp, lua_State *from, struct task *t)
+{
+    int nres = 0, status;
+    int nargs = t->nargs;
+    t->nargs = 0;
+    t->ready = 0;
+    status = lua_resume(t->co, from, nargs, &nres);
+    if (status == LUA_YIELD) {
+        if (t->waiting || t->ready) /* announced; or woken already (a transfer that failed at once) */
+            return;
+        lua_pop(t->co, nres);
+        lua_pushliteral(t->co, "attempt to yield from outside a coroutine");
+        status = LUA_ERRRUN;
+        nres = 1;
+    }
+    t->finished = 1;
+    t->status = status;
+    if (t->done)
+        t->done(lp, t, status, t->ud);
+    /* Close pending to-be-closed variables of a task that died, then let it be collected. */
+    if (status != LUA_OK)
+        lua_resetthread(t->co);
+    *(struct task **)lua_getextraspace(t->co) = NULL;
+    luaL_unref(lp->L, LUA_REGISTRYINDEX, t->ref);
+    untrack(lp, t);
+    free(t);
+}
+
+static int in_scope(const struct task *t, const void *scope)
+{
+    for (; t; t = t->parent)
+        if (t->scope == scope)
+            return 1;
+    return 0;
+}
+
+/* Runs every ready task (in scope, when scope is given). */
+static void run_ready(struct loop *lp, lua_State *from, const void *scope, int all)
+{
+    struct task *keep_head = NULL, *keep_tail = NULL;
+    while (lp->ready_head) {
+        struct task *t = lp->ready_head;
+        lp->ready_head = t->next_ready;
+        if (!lp->ready_head)
+            lp->ready_tail = NULL;
+        t->next_ready = NULL;
+        if (lp->lim->stop != STOP_NONE) {
+            t->ready = 0; /* a stopping run resumes nothing more */
+            continue;
+        }
+        if (all || (scope && in_scope(t, scope))) {
+            resume(lp, from, t);
+        } else {
+            if (keep_tail)
+                keep_tail->next_ready = t;
+            else
+                keep_head = t;
+            keep_tail = t;
+        }
+    }
+    /* Tasks outside the scope wait for the outer loop, in their order. */
+    if (keep_head) {
+        keep_tail->next_ready = NULL;
+        lp->ready_head = keep_head;
+        lp->ready_tail = keep_tail;
+    }
+}
+
+/* ---- timers ------------------------------------------------------------------------------ */
+
+int loop_timer(struct loop *lp, double at, struct task *t)
+{
+    if (lp->n_timers == lp->cap_timers) {
+        size_t cap = lp->cap_timers ? lp->cap_timers * 2 : 8;
+        struct timer *a = realloc(lp->timers, cap * sizeof *a);
+        if (!a)
+            return -1;
+        lp->timers = a;
+        lp->cap_timers = cap;
+    }
+    lp->timers[lp->n_timers].at = at;
+    lp->timers[lp->n_timers].task = t;
+    lp->n_timers++;
+    return 0;
+}
+
+/* Wakes due timers; returns ms until the next one (or POLL_SLICE_MS). */
+static long fire_timers(struct loop *lp, double now)
+{
+    double next = now + POLL_SLICE_MS / 1000.0;
+    for (size_t i = 0; i < lp->n_timers;) {
+        if (lp->timers[i].at <= now) {
+            task_wake(lp, lp->timers[i].task);
+            lp->timers[i] = lp->timers[--lp->n_timers];
+        } else {
+            if (lp->timers[i].at < next)
+                next = lp->timers[i].at;
+            i++;
+        }
+    }
+    return (long)((next - now) * 1000.0 + 0.999);
+}
+
+/* ---- transfers --------------------------------------------------------------------------- */
+
+static int start(struct loop *lp, struct xfer *x)
+{
+    CURLMcode mc = curl_multi_add_handle(lp->multi, x->easy);
+    if (mc != CURLM_OK) {
+        x->result = CURLE_FAILED_INIT;
+        snprintf(x->errbuf, sizeof x->errbuf, "%s", curl_multi_strerror(mc));
+        x->state = X_DONE;
+        loop_xfer_done(lp, x);
+        return -1;
+    }
+    x->state = X_ACTIVE;
+    lp->in_flight++;
+    if (lp->cfg->rate > 0)
+        lp->next_slot = (lp->next_slot > now_monotonic() ? lp->next_slot : now_monotonic()) + 1.0 / lp->cfg->rate;
+    return 0;
+}
+
+static int slot_free(struct loop *lp, double now)
+{
+    if (lp->cfg->max_in_flight > 0 && lp->in_flight >= lp->cfg->max_in_flight)
+        return 0;
+    return lp->cfg->rate <= 0 || now >= lp->next_slot;
+}
+
+/* Starts queued transfers while slots are free; returns ms until the rate allows the next. */
+static long start_queued(struct loop *lp)
+{
+    double now = now_monotonic();
+    while (lp->queue_head && slot_free(lp, now)) {
+        struct xfer *x = lp->queue_head;
+        lp->queue_head = x->next_queued;
+        if (!lp->queue_head)
+            lp->queue_tail = NULL;
+        x->next_queued = NULL;
+        start(lp, x);
+        now = now_monotonic();
+    }
+    if (lp->queue_head && lp->cfg->rate > 0 && now < lp->next_slot)
+        return (long)((lp->next_slot - now) * 1000.0 + 0.999);
+    return POLL_SLICE_MS;
+}
+
+void loop_submit(struct loop *lp, struct xfer *x)
+{
+    x->next_queued = NULL;
+    if (!lp->queue_head && slot_free(lp, now_monotonic())) {
+        start(lp, x);
+        return;
+    }
+    x->state = X_QUEUED;
+    if (lp->queue_tail)
+        lp->queue_tail->next_queued = x;
+    else
+        lp->queue_head = x;
+    lp->queue_tail = x;
+}
+
+void loop_detach(struct loop *lp, struct xfer *x)
+{
+    if (x->state == X_ACTIVE) {
+        curl_multi_remove_handle(lp->multi, x->easy);
+        lp->in_flight--;
+    } else if (x->state == X_QUEUED) {
+        struct xfer **pp = &lp->queue_head, *prev = NULL;
+        while (*pp && *pp != x) {
+            prev = *pp;
+            pp = &(*pp)->next_queued;
+        }
+        if (*pp) {
+            *pp = x->next_queued;
+            if (lp->queue_tail == x)
+                lp->queue_tail = prev;
+        }
+    }
+    x->state = X_DONE;
+    x->waiter = NULL;
+}
+
+void loop_xfer_done(struct loop *lp, struct xfer *x)
+{
+    lp->completed++;
+    if (x->waiter)
+        task_wake(lp, x->waiter);
+}
+
+/* Waits up to timeout_ms for network activity and finishes what completed. */
+static void poll_once(struct loop *lp, long timeout_ms)
+{
+    int running = 0, numfds = 0, left;
+    long curl_ms = -1, rate_ms;
+    CURLMsg *m;
+    rate_ms = start_queued(lp);
+    if (rate_ms < timeout_ms)
+        timeout_ms = rate_ms;
+    if (lp->in_flight > 0) {
+        curl_multi_perform(lp->multi, &running);
+        curl_multi_timeout(lp->multi, &curl_ms);
+        if (curl_ms >= 0 && curl_ms < timeout_ms)
+            timeout_ms = curl_ms;
+    }
+    /* Only sleep when nothing finished in the perform above. */
+    if (timeout_ms > 0 && !(lp->in_flight > 0 && running < lp->in_flight))
+        curl_multi_poll(lp->multi, NULL, 0, (int)timeout_ms, &numfds);
+    if (lp->in_flight > 0)
+        curl_multi_perform(lp->multi, &running);
+    while ((m = curl_multi_info_read(lp->multi, &left))) {
+        struct xfer *x = NULL;
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        x->result = m->data.result;
+        curl_multi_remove_handle(lp->multi, x->easy);
+        lp->in_flight--;
+        x->state = X_DONE;
+        loop_xfer_done(lp, x);
+    }
+    start_queued(lp);
+}
+
+static long next_wait(struct loop *lp)
+{
+    return lp->ready_head ? 0 : fire_timers(lp, now_monotonic());
+}
+
+int loop_run(struct loop *lp, const int *finished)
+{
+    while (!*finished) {
+        run_ready(lp, lp->L, NULL, 1);
+        if (*finished)
+            break;
+        if (lp->lim->stop != STOP_NONE)
+            return -1;
+        poll_once(lp, next_wait(lp));
+        fire_timers(lp, now_monotonic());
+        if (lp->lim->deadline > 0 && now_monotonic() >= lp->lim->deadline && lp->lim->stop == STOP_NONE)
+            lp->lim->stop = STOP_TIME;
+    }
+    return lp->lim->stop != STOP_NONE ? -1 : 0;
+}
+
+void loop_drive(struct loop *lp, lua_State *L, int (*cond)(void *), void *arg, const void *scope)
+{
+    while (!cond(arg)) {
+        limits_check(L);
+        if (scope) {
+            run_ready(lp, L, scope, 0);
+            if (cond(arg))
+                break;
+        }
+        poll_once(lp, fire_timers(lp, now_monotonic()));
+        fire_timers(lp, now_monotonic());
+        if (lp->lim->deadline > 0 && now_monotonic() >= lp->lim->deadline && lp->lim->stop == STOP_NONE)
+            lp->lim->stop = STOP_TIME;
+    }
+}

@@ -1,1 +1,362 @@
-/* placeholder */ typedef int ecap_placeholder_sandbox;
+/* The sandbox: what a script can reach, as data (allow-lists below), and nothing else. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "config.h"
+#include "ecap.h"
+#include "errors.h"
+#include "host.h"
+#include "json.h"
+#include "libs.h"
+#include "sandbox.h"
+
+static const char HOST_KEY = 'H';
+static const char ENV_KEY = 'E';
+
+void host_set(lua_State *L, struct host *h)
+{
+    lua_pushlightuserdata(L, h);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &HOST_KEY);
+}
+
+struct host *host_get(lua_State *L)
+{
+    struct host *h;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &HOST_KEY);
+    h = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return h;
+}
+
+void sandbox_push_env(lua_State *L)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &ENV_KEY);
+}
+
+/* ---- allow-lists ---------------------------------------------------------------------------- */
+
+static const char *const base_allowed[] = {
+    "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "print", "rawequal",
+    "rawget", "rawlen", "rawset", "select", "setmetatable", "tonumber", "tostring", "type",
+    "xpcall", "_VERSION", NULL,
+};
+
+struct lib_allow {
+    const char *name;
+    lua_CFunction open;
+    const char *const *only; /* NULL = every function of the library */
+    const char *const *except;
+};
+
+static const char *const os_only[] = {"time", "date", "clock", "difftime", NULL};
+static const char *const string_except[] = {"dump", NULL};
+
+static const struct lib_allow libs_allowed[] = {
+    {"string", luaopen_string, NULL, string_except},
+    {"table", luaopen_table, NULL, NULL},
+    {"math", luaopen_math, NULL, NULL},
+    {"utf8", luaopen_utf8, NULL, NULL},
+    {"coroutine", luaopen_coroutine, NULL, NULL},
+    {"os", luaopen_os, os_only, NULL},
+};
+
+static int listed(const char *const *list, const char *name)
+{
+    for (; list && *list; list++)
+        if (strcmp(*list, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- read-only proxies ---------------------------------------------------------------------- */
+
+static int ro_newindex(lua_State *L)
+{
+    return luaL_error(L, "%s is read-only (cannot set %s)", lua_tostring(L, lua_upvalueindex(1)),
+                      luaL_tolstring(L, 2, NULL));
+}
+
+static int ro_pairs_real(lua_State *L)
+{
+    lua_getglobal(L, "next");
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushnil(L);
+    return 3;
+}
+
+static int ro_len(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
+    return 1;
+}
+
+/* Replaces the table at idx by a read-only proxy of it; nested tables are frozen first, so
+ * `ecap.meters.x = 1` fails like `ecap.x = 1`. */
+static void freeze(lua_State *L, int idx, const char *name)
+{
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -1) == LUA_TTABLE && lua_type(L, -2) == LUA_TSTRING && !lua_getmetatable(L, -1)) {
+            lua_pushfstring(L, "%s.%s", name, lua_tostring(L, -2));
+            freeze(L, -2, lua_tostring(L, -1));
+            lua_pop(L, 1);
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, idx); /* assigning an existing key during traversal is allowed */
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    lua_newtable(L); /* proxy */
+    lua_createtable(L, 0, 5);
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, name);
+    lua_pushcclosure(L, ro_newindex, 1);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushvalue(L, idx);
+    lua_pushcclosure(L, ro_pairs_real, 1);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushvalue(L, idx);
+    lua_pushcclosure(L, ro_len, 1);
+    lua_setfield(L, -2, "__len");
+    lua_pushliteral(L, "read-only");
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_replace(L, idx);
+}
+
+/* ---- wrapped functions ---------------------------------------------------------------------- */
+
+/* load(chunk [, chunkname [, mode [, env]]]): text only; env defaults to the sandbox's. */
+static int sb_load(lua_State *L)
+{
+    int n = lua_gettop(L);
+    lua_settop(L, 4);
+    lua_pushliteral(L, "t");
+    lua_replace(L, 3);
+    if (n < 4) {
+        sandbox_push_env(L);
+        lua_replace(L, 4);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1)); /* the real load */
+    lua_insert(L, 1);
+    lua_call(L, 4, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static int sb_collectgarbage(lua_State *L)
+{
+    const char *opt = luaL_optstring(L, 1, "collect");
+    if (strcmp(opt, "count") != 0)
+        return luaL_error(L, "collectgarbage: only \"count\" is allowed in the sandbox");
+    lua_pushnumber(L, (lua_Number)lua_gc(L, LUA_GCCOUNT, 0) + (lua_Number)lua_gc(L, LUA_GCCOUNTB, 0) / 1024);
+    return 1;
+}
+
+static int valid_module_name(const char *s)
+{
+    int seg = 0;
+    for (; *s; s++) {
+        if (isalnum((unsigned char)*s) || *s == '_')
+            seg++;
+        else if (*s == '.' && seg > 0)
+            seg = 0;
+        else
+            return 0;
+    }
+    return seg > 0;
+}
+
+/* require(name): a module already loaded (ecap, json, ...) or Lua source from the script's
+ * directory or a --lib directory, run in the sandbox environment. Never a C module. */
+static int sb_require(lua_State *L)
+{
+    const char *name = luaL_checkstring(L, 1);
+    struct host *h = host_get(L);
+    const struct config *cfg = h->cfg;
+    const char *dirs[CONFIG_MAX_DIRS + 1];
+    int ndirs = 0;
+    char path[4096], rel[1024];
+    lua_settop(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1)); /* loaded */
+    if (lua_getfield(L, 2, name) != LUA_TNIL) {
+        if (lua_touserdata(L, -1) == (void *)&HOST_KEY)
+            return luaL_error(L, "require \"%s\": loop in module loading", name);
+        return 1;
+    }
+    lua_pop(L, 1);
+    if (!valid_module_name(name) || strlen(name) >= sizeof rel - 5)
+        return luaL_error(L, "require \"%s\": bad module name (letters, digits, _ and dots)", name);
+    snprintf(rel, sizeof rel, "%s.lua", name);
+    for (char *p = rel; *p && p < rel + strlen(name); p++)
+        if (*p == '.')
+            *p = '/';
+    if (h->script_dir)
+        dirs[ndirs++] = h->script_dir;
+    for (int i = 0; i < cfg->n_lib_dirs; i++)
+        dirs[ndirs++] = cfg->lib_dirs[i];
+    for (int i = 0; i < ndirs; i++) {
+        FILE *f;
+        snprintf(path, sizeof path, "%s/%s", dirs[i], rel);
+        if (!(f = fopen(path, "r")))
+            continue;
+        fclose(f);
+        if (sandbox_loadfile(L, path) != LUA_OK)
+            return lua_error(L);
+        lua_pushlightuserdata(L, (void *)&HOST_KEY); /* marks "loading" */
+        lua_setfield(L, 2, name);
+        lua_pushstring(L, name);
+        lua_pushstring(L, path);
+        lua_call(L, 2, 1);
+        if (lua_isnil(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushboolean(L, 1);
+        }
+        lua_pushvalue(L, -1);
+        lua_setfield(L, 2, name);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_setfield(L, 2, name);
+    return luaL_error(L, "module '%s' not found (looked for %s in the script's directory%s)", name, rel,
+                      cfg->n_lib_dirs ? " and --lib directories" : "; add --lib DIR");
+}
+
+static int json_null_tostring(lua_State *L)
+{
+    lua_pushliteral(L, "json.null");
+    return 1;
+}
+
+/* ---- building the environment --------------------------------------------------------------- */
+
+static void copy_lib(lua_State *L, int env, const struct lib_allow *lib)
+{
+    luaL_requiref(L, lib->name, lib->open, 0); /* the real library (host side) */
+    if (lib->except)
+        for (const char *const *e = lib->except; *e; e++) {
+            lua_pushnil(L);
+            lua_setfield(L, -2, *e); /* gone from the real table too: string methods reach it */
+        }
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, -3)) {
+        if (lua_type(L, -2) == LUA_TSTRING && (!lib->only || listed(lib->only, lua_tostring(L, -2)))) {
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -4);
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    freeze(L, -1, lib->name);
+    lua_setfield(L, env, lib->name);
+    lua_pop(L, 1);
+}
+
+static void set_frozen(lua_State *L, int env, int loaded, const char *name)
+{
+    freeze(L, -1, name);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, loaded, name);
+    lua_setfield(L, env, name);
+}
+
+int sandbox_open(lua_State *L)
+{
+    int env, loaded;
+    luaL_checkversion(L);
+    err_init(L);
+    luaL_requiref(L, "_G", luaopen_base, 1);
+    lua_newtable(L);
+    env = lua_gettop(L);
+    lua_newtable(L);
+    loaded = lua_gettop(L);
+
+    for (int i = 0; base_allowed[i]; i++) {
+        lua_getfield(L, env - 1, base_allowed[i]);
+        lua_setfield(L, env, base_allowed[i]);
+    }
+    for (size_t i = 0; i < sizeof libs_allowed / sizeof libs_allowed[0]; i++)
+        copy_lib(L, env, &libs_allowed[i]);
+
+    lua_getfield(L, env - 1, "load");
+    lua_pushcclosure(L, sb_load, 1);
+    lua_setfield(L, env, "load");
+    lua_pushcfunction(L, sb_collectgarbage);
+    lua_setfield(L, env, "collectgarbage");
+    lua_pushvalue(L, loaded);
+    lua_pushcclosure(L, sb_require, 1);
+    lua_setfield(L, env, "require");
+    lua_pushvalue(L, env);
+    lua_setfield(L, env, "_G");
+    lua_newtable(L);
+    lua_setfield(L, env, "arg");
+
+    /* Protected metatables of the basic types: strings index the real string table (which
+     * has no dump), json.null prints as such; neither can be read or replaced. */
+    lua_pushliteral(L, "");
+    lua_createtable(L, 0, 2);
+    lua_getfield(L, env - 1, "string");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+        lua_getfield(L, -1, "string");
+        lua_remove(L, -2);
+    }
+    lua_setfield(L, -2, "__index");
+    lua_pushliteral(L, "string");
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
+    json_push_null(L);
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, json_null_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pushliteral(L, "json.null");
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_pop(L, 1);
+
+    json_open(L);
+    set_frozen(L, env, loaded, "json");
+    log_open(L);
+    set_frozen(L, env, loaded, "log");
+    fs_open(L);
+    set_frozen(L, env, loaded, "fs");
+    csv_open(L);
+    set_frozen(L, env, loaded, "csv");
+    ecap_open(L);
+    set_frozen(L, env, loaded, "ecap");
+
+    lua_pushvalue(L, env);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &ENV_KEY);
+    lua_settop(L, 0);
+    return 0;
+}
+
+static int set_env(lua_State *L)
+{
+    sandbox_push_env(L);
+    if (!lua_setupvalue(L, -2, 1))
+        lua_pop(L, 1);
+    return LUA_OK;
+}
+
+int sandbox_loadfile(lua_State *L, const char *path)
+{
+    int rc = luaL_loadfilex(L, path, "t");
+    return rc == LUA_OK ? set_env(L) : rc;
+}
+
+int sandbox_loadbuffer(lua_State *L, const char *s, size_t len, const char *name)
+{
+    int rc = luaL_loadbufferx(L, s, len, name, "t");
+    return rc == LUA_OK ? set_env(L) : rc;
+}

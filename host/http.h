@@ -1,0 +1,54 @@
+/* One HTTP transfer on libcurl: set-up (URL, method, headers with the key added here, body),
+ * collection of the reply, and the classification of its outcome. Scheduling is the loop's. */
+#ifndef ECAP_HTTP_H
+#define ECAP_HTTP_H
+
+#include <stddef.h>
+#include <curl/curl.h>
+
+struct loop;
+struct task;
+struct config;
+
+struct membuf {
+    char *data;
+    size_t len, cap;
+};
+
+enum xfer_state { X_NEW, X_QUEUED, X_ACTIVE, X_DONE };
+
+struct xfer {
+    CURL *easy;
+    struct loop *lp;
+    struct task *waiter;        /* task to wake when done, or NULL (a caller driving the loop) */
+    enum xfer_state state;
+    struct xfer *next_queued;
+    struct curl_slist *headers; /* extra headers of this call (common ones live in the loop) */
+    char method[8];
+    char *url;
+    size_t max_body;            /* replies larger than this fail (memory limit) */
+    struct membuf body, head;   /* reply body and raw header lines */
+    long status;
+    CURLcode result;
+    int too_large;
+    double elapsed;             /* seconds */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+/* Prepares x for a request; body may be NULL (no body). The body pointer must stay valid
+ * until the transfer is done (call.c keeps it in a Lua string referenced by the transfer).
+ * x->headers may hold this call's extra headers already; the common ones are added to it.
+ * Returns 0, or -1 with a message in err. */
+int xfer_prepare(struct xfer *x, struct loop *lp, const char *method, const char *url,
+                 const char *body, size_t body_len, char *err, size_t errlen);
+
+/* Frees everything x holds; detaches it from the loop first. */
+void xfer_release(struct xfer *x);
+
+/* The headers every request sends, built once per loop: ECI-ApiKey, Content-Type, Accept,
+ * User-Agent. NULL on allocation failure. */
+struct curl_slist *http_common_headers(const struct config *cfg);
+
+void membuf_free(struct membuf *b);
+
+#endif

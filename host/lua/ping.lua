@@ -1,0 +1,18 @@
+-- `ecaphost ping`: one small authenticated GET, to check the key and the connection.
+local cfg = ecap.config()
+local target = cfg.base_url .. (cfg.environment and (" (" .. cfg.environment .. ")") or "")
+  .. (cfg.simulator and " (built-in simulator)" or "")
+local ok, body, meta = pcall(ecap.request, "GET", "/api/v3/meter", { query = { pageSize = 1 } })
+if ok then
+  print(string.format("target:  %s\nstatus:  %d OK (API key accepted)\nlatency: %.1f ms",
+    target, meta.status, meta.elapsed * 1000))
+else
+  local e = body
+  print(string.format("target:  %s", target))
+  if type(e) == "table" and e.status then
+    print(string.format("status:  %d %s", e.status, e.message or ""))
+  else
+    print(string.format("status:  failed: %s", tostring(e)))
+  end
+  error(e, 0)
+end

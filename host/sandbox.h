@@ -1,0 +1,23 @@
+/* The sandbox a script runs in (layers, DESIGN.md): an environment built from an allow-list,
+ * read-only proxies for the host's tables and the standard libraries, protected metatables,
+ * text-only load and a Lua-source-only require. Memory and time limits: host/limits.c. */
+#ifndef ECAP_SANDBOX_H
+#define ECAP_SANDBOX_H
+
+#include <lua.h>
+
+/* Builds the environment in L (host_set done, loop in place). Pushes nothing; raises on
+ * failure (call under lua_pcall). */
+int sandbox_open(lua_State *L);
+
+/* Pushes the sandbox environment table (the scripts' _ENV). */
+void sandbox_push_env(lua_State *L);
+
+/* Loads a script file as text into the sandbox environment; pushes the chunk, or returns
+ * non-zero with the message pushed. */
+int sandbox_loadfile(lua_State *L, const char *path);
+
+/* Loads source text as a chunk into the sandbox environment (the REPL). */
+int sandbox_loadbuffer(lua_State *L, const char *s, size_t len, const char *name);
+
+#endif

@@ -451,7 +451,11 @@ static int fs_write_common(lua_State *L, const char *fname, int append)
     const char *given = luaL_checkstring(L, 1);
     const char *text = luaL_checklstring(L, 2, &len);
     int exists = resolve_for_write(L, fname, real) == FOUND_FILE;
-    int e = append ? append_to(real, text, len, exists) : write_atomic(real, text, len, exists);
+    int e;
+    /* The rename would replace a read-only file: honour its mode as an in-place write would */
+    if (exists && !append && access(real, W_OK) != 0)
+        fs_io_fail(L, fname, given, errno);
+    e = append ? append_to(real, text, len, exists) : write_atomic(real, text, len, exists);
     if (e == EINVAL)
         fs_fail(L, "io", fname, given, "not a regular file");
     if (e)

@@ -34,8 +34,7 @@
 #define FS_FILE_MT "ecap.fs.file"
 #define FS_DIR_MT "ecap.fs.dir"
 #define FS_CHUNK 65536
-#define FS_PATH_MAX 4096 /* Linux's PATH_MAX; <limits.h> is not included on purpose (a host
-                          * header of that name may shadow it) */
+#define FS_PATH_MAX 4096 /* longest resolved path handled (Linux's PATH_MAX) */
 
 #ifndef O_CLOEXEC
 #define O_CLOEXEC 0

@@ -1,6 +1,9 @@
 # Turns text files into a C source of byte arrays, so the installed binary carries its Lua
 # sources and demo data with it. Invoked as:
-#   cmake -DOUT=embedded.c -DROOT=<src> -DFILES="a;b" -P embed.cmake
+#   cmake -DOUT=embedded.c -DROOT=<src>/host -P embed.cmake
+# (it finds the files itself: every *.lua below ROOT and ROOT/sim/*.json)
+file(GLOB_RECURSE FILES RELATIVE ${ROOT} ${ROOT}/*.lua ${ROOT}/sim/*.json)
+list(SORT FILES)
 set(body "#include <stddef.h>\n#include \"embedded.h\"\n\n")
 set(table "const struct embedded_file embedded_files[] = {\n")
 set(i 0)

@@ -270,7 +270,7 @@ static int finish(lua_State *L, int ud_idx)
         if (x->too_large)
             err_push(L, "network", "reply larger than %zu bytes (the memory limit)", x->max_body);
         else
-            err_push(L, kind, "%s%s%s", curl_easy_strerror(x->result), x->errbuf[0] ? ": " : "", x->errbuf);
+            err_push(L, kind, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result));
         lua_pushstring(L, x->method);
         lua_setfield(L, -2, "method");
         lua_pushvalue(L, -2);

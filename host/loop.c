@@ -7,7 +7,7 @@
 
 #include "config.h"
 #include "http.h"
-#include "limits.h"
+#include "guard.h"
 #include "loop.h"
 
 #define POLL_SLICE_MS 100 /* longest sleep in poll: signals and deadlines are seen this fast */

@@ -10,7 +10,7 @@
 #include "embedded.h"
 #include "errors.h"
 #include "host.h"
-#include "limits.h"
+#include "guard.h"
 #include "loop.h"
 #include "runner.h"
 #include "sandbox.h"

@@ -238,7 +238,7 @@ static int json_null_tostring(lua_State *L)
 
 static void copy_lib(lua_State *L, int env, const struct lib_allow *lib)
 {
-    luaL_requiref(L, lib->name, lib->open, 0); /* the real library (host side) */
+    luaL_requiref(L, lib->name, lib->open, 1); /* the real library: host-side globals */
     if (lib->except)
         for (const char *const *e = lib->except; *e; e++) {
             lua_pushnil(L);

@@ -1,8 +1,8 @@
 /* The sandbox's limits: a counting allocator (--max-memory), a count hook that stops the
  * script at the deadline (--timeout) or on SIGINT/SIGTERM and re-arms itself so pcall cannot
  * swallow the stop, and a watchdog thread for the long C call that never reaches the hook. */
-#ifndef ECAP_LIMITS_H
-#define ECAP_LIMITS_H
+#ifndef ECAP_GUARD_H
+#define ECAP_GUARD_H
 
 #include <signal.h>
 #include <stddef.h>

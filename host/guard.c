@@ -11,7 +11,7 @@
 #include <lauxlib.h>
 
 #include "config.h"
-#include "limits.h"
+#include "guard.h"
 
 #define HOOK_COUNT 1000   /* instructions between checks: cheap, and fast enough to stop */
 #define GRACE_S 3.0       /* how long a stopping script may take before the watchdog acts */

@@ -22,6 +22,10 @@ struct sim;
 
 /* Starts serving in background threads. Returns NULL with a message in err on failure. */
 struct sim *sim_start(const struct sim_options *o, char *err, size_t errlen);
+/* The same, with the delay after which a cost-avoidance task finishes (seconds; < 0 = the
+ * data file's settings.taskDelaySeconds, 1 s by default). */
+struct sim *sim_start_with(const struct sim_options *o, double task_delay_s, char *err,
+                           size_t errlen);
 int sim_port(const struct sim *s);
 void sim_stop(struct sim *s);
 

@@ -13,7 +13,7 @@
 #include "embedded.h"
 #include "errors.h"
 #include "host.h"
-#include "limits.h"
+#include "guard.h"
 #include "loop.h"
 
 /* ---- ecap.request(method, path [, {query=, body=, headers=}]) ----------------------------- */

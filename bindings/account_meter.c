@@ -12,14 +12,16 @@ static void edit_rule(lua_State *L, int obj, struct vctx *v)
 {
     struct date b, e;
     size_t blen, elen;
+    const char *bs, *es;
     int bi = lua_gettop(L) + 1, ei = bi + 1;
-    if (schema_get(L, obj, "beginDate") != LUA_TSTRING || schema_get(L, obj, "endDate") != LUA_TSTRING
-        || date_parse(lua_tolstring(L, bi, &blen), blen, &b) /* parsed fine already */
-        || date_parse(lua_tolstring(L, ei, &elen), elen, &e)) {
+    if (schema_get(L, obj, "beginDate") != LUA_TSTRING || schema_get(L, obj, "endDate") != LUA_TSTRING) {
         lua_settop(L, bi - 1); /* one of them null: nothing to compare */
         return;
     }
-    if (date_cmp_instant(&e, &b) <= 0) {
+    bs = lua_tolstring(L, bi, &blen);
+    es = lua_tolstring(L, ei, &elen);
+    if (date_parse(bs, blen, &b) == 0 && date_parse(es, elen, &e) == 0 /* both checked already */
+        && date_cmp_instant(&e, &b) <= 0) {
         const char *p = schema_path(v, "endDate"), *begin = schema_show(L, bi);
         schema_fail(L, v, p, "order", ei, "%s must be after beginDate %s (got %s)", p, begin,
                     schema_show(L, ei));

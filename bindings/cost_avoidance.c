@@ -20,13 +20,8 @@ static void bulk_rule(lua_State *L, int obj, struct vctx *v)
         lua_pop(L, 1);
     }
     if (!any) {
-        /* no single field is at fault: the error names the set in `fields` */
-        lua_createtable(L, (int)SCHEMA_COUNT(settings), 0);
-        for (size_t i = 0; i < SCHEMA_COUNT(settings); i++) {
-            lua_pushstring(L, settings[i]);
-            lua_rawseti(L, -2, (lua_Integer)i + 1);
-        }
-        schema_fail(L, v, NULL, "at_least_one", top + 1,
+        /* no single field is at fault: no field, no value; the message names the set */
+        schema_fail(L, v, NULL, "at_least_one", 0,
                     "at least one of attemptCoolingAdjustment, attemptHeatingAdjustment, "
                     "numBaselineMonths, baselineStartDate, coolingNeededAbove, heatingNeededBelow, "
                     "includeMeterInCostAvoidance, savingsStartDate must be non-null");

@@ -94,8 +94,8 @@ void schema_validate(lua_State *L, int idx, const struct schema *s, const char *
 const char *schema_path(struct vctx *v, const char *rel);
 int schema_get(lua_State *L, int obj, const char *name); /* raw get; pushes it, returns its type */
 const char *schema_show(lua_State *L, int idx);
-int schema_fail(lua_State *L, struct vctx *v, const char *field, const char *rule, int vidx,
-                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+_Noreturn void schema_fail(lua_State *L, struct vctx *v, const char *field, const char *rule,
+                           int vidx, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* Dates (bindings/date.c). */
 struct date {

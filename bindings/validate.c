@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
@@ -21,22 +22,57 @@
 
 /* ---- messages ------------------------------------------------------------------------------ */
 
-/* Appends s[0..len) to out (size outsz, used *n), escaped, at most max source bytes. */
+/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 (overlong forms, surrogates
+ * and values past U+10FFFF are not valid). *cp gets the code point. */
+static size_t utf8_seq(const unsigned char *s, size_t n, unsigned *cp)
+{
+    unsigned c = s[0], need, min, v;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if ((c & 0xe0) == 0xc0)
+        need = 1, v = c & 0x1f, min = 0x80;
+    else if ((c & 0xf0) == 0xe0)
+        need = 2, v = c & 0x0f, min = 0x800;
+    else if ((c & 0xf8) == 0xf0)
+        need = 3, v = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    if (n <= need)
+        return 0;
+    for (unsigned k = 1; k <= need; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        v = (v << 6) | (s[k] & 0x3f);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return need + 1;
+}
+
+/* Appends s[0..len) to out (size outsz, used *n), escaped so it stays one printable line
+ * (quotes, backslashes, control bytes and invalid UTF-8 as \xNN), at most max source bytes. */
 static void put_escaped(char *out, size_t outsz, size_t *n, const char *s, size_t len, size_t max)
 {
-    for (size_t i = 0; i < len && *n + 8 < outsz; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (i == max) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len && *n + 8 < outsz;) {
+        unsigned cp;
+        size_t k = utf8_seq(u + i, len - i, &cp);
+        if (i >= max) {
             memcpy(out + *n, "...", 3);
             *n += 3;
             break;
         }
-        if (c == '"' || c == '\\')
-            *n += (size_t)snprintf(out + *n, outsz - *n, "\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            *n += (size_t)snprintf(out + *n, outsz - *n, "\\x%02x", c);
+        if (k == 1 && (u[i] == '"' || u[i] == '\\'))
+            *n += (size_t)snprintf(out + *n, outsz - *n, "\\%c", u[i]);
+        else if (k == 0 || cp < 0x20 || cp == 0x7f)
+            *n += (size_t)snprintf(out + *n, outsz - *n, "\\x%02x", u[i]), k = 1;
+        else if (*n + k + 8 < outsz)
+            memcpy(out + *n, u + i, k), *n += k;
         else
-            out[(*n)++] = (char)c;
+            break;
+        i += k;
     }
     out[*n] = '\0';
 }
@@ -92,8 +128,8 @@ const char *schema_path(struct vctx *v, const char *rel)
     return v->full;
 }
 
-int schema_fail(lua_State *L, struct vctx *v, const char *field, const char *rule, int vidx,
-                const char *fmt, ...)
+_Noreturn void schema_fail(lua_State *L, struct vctx *v, const char *field, const char *rule,
+                           int vidx, const char *fmt, ...)
 {
     va_list ap;
     char msg[2048]; /* C formatting: lua_pushfstring knows no %lld or %zu */
@@ -114,7 +150,8 @@ int schema_fail(lua_State *L, struct vctx *v, const char *field, const char *rul
     }
     lua_pushstring(L, v->operation);
     lua_setfield(L, -2, "operation");
-    return lua_error(L);
+    lua_error(L);
+    abort(); /* not reached: lua_error longjmps, but its declaration does not say so */
 }
 
 /* ---- the walk ------------------------------------------------------------------------------ */
@@ -151,10 +188,10 @@ static const char *type_want(enum schema_type t)
     return "?";
 }
 
-static int fail_type(lua_State *L, struct vctx *v, const struct field *f, int idx)
+_Noreturn static void fail_type(lua_State *L, struct vctx *v, const struct field *f, int idx)
 {
     const char *p = top_path(v);
-    return schema_fail(L, v, p, "type", idx, "%s must be %s (got %s)", p, type_want(f->type),
+    schema_fail(L, v, p, "type", idx, "%s must be %s (got %s)", p, type_want(f->type),
                        schema_show(L, idx));
 }
 
@@ -206,34 +243,15 @@ static void check_int(lua_State *L, struct vctx *v, const struct field *f, int i
 }
 
 /* Length in UTF-16 code units (the server is .NET: MaxLength counts those), or -1 when s is
- * not valid UTF-8 (overlong forms, surrogates and values past U+10FFFF included). */
+ * not valid UTF-8. */
 static long utf16_length(const unsigned char *s, size_t len)
 {
     long n = 0;
-    for (size_t i = 0; i < len;) {
-        unsigned c = s[i], cp, need, min;
-        if (c < 0x80) {
-            i++, n++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0)
-            need = 1, cp = c & 0x1f, min = 0x80;
-        else if ((c & 0xf0) == 0xe0)
-            need = 2, cp = c & 0x0f, min = 0x800;
-        else if ((c & 0xf8) == 0xf0)
-            need = 3, cp = c & 0x07, min = 0x10000;
-        else
-            return -1;
-        if (len - i <= need)
-            return -1;
-        for (unsigned k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return -1;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    for (size_t i = 0, k; i < len; i += k) {
+        unsigned cp;
+        if (!(k = utf8_seq(s + i, len - i, &cp)))
             return -1;
         n += cp >= 0x10000 ? 2 : 1;
-        i += need + 1;
     }
     return n;
 }
@@ -298,7 +316,7 @@ static void check_array(lua_State *L, struct vctx *v, const struct field *f, int
     }
     if (max != n) /* holes: {[1]=a, [3]=b} would not survive as a JSON array */
         fail_type(L, v, f, idx);
-    luaL_checkstack(L, 4, "validating an array");
+    luaL_checkstack(L, 16, "validating an array");
     lua_createtable(L, (int)(n < 1024 ? n : 1024), 0);
     json_mark_array(L, -1);
     for (lua_Integer i = 1; i <= n; i++) {
@@ -356,7 +374,7 @@ static void check_unknown(lua_State *L, struct vctx *v, const struct schema *s, 
 static void check_object(lua_State *L, struct vctx *v, const struct schema *s, int idx)
 {
     int copy;
-    luaL_checkstack(L, 8, "validating a table");
+    luaL_checkstack(L, 16, "validating a table");
     check_unknown(L, v, s, idx);
     lua_createtable(L, 0, (int)s->n_fields);
     json_mark_object(L, -1); /* {} with every field optional and absent is still an object */
@@ -445,7 +463,7 @@ void schema_check(lua_State *L, int idx, const struct field *f, const char *oper
     v.top = f->name;
     v.len = 0;
     v.path[0] = '\0';
-    luaL_checkstack(L, 8, "validating");
+    luaL_checkstack(L, 16, "validating");
     check_value(L, &v, f, lua_absindex(L, idx));
 }
 

@@ -195,17 +195,19 @@ static void read_opts(lua_State *L, int idx, struct opts *o)
     if (lua_getfield(L, idx, "header") != LUA_TNIL)
         o->header = lua_toboolean(L, -1);
     if (lua_getfield(L, idx, "sep") != LUA_TNIL) {
-        size_t len;
+        size_t len = 0;
         const char *sep = lua_tolstring(L, -1, &len);
         if (!sep || len != 1 || *sep == '"' || is_eol(*sep))
             luaL_argerror(L, idx, "sep must be one character, not a quote or a line end");
-        o->sep = *sep;
+        else
+            o->sep = *sep;
     }
     if (lua_getfield(L, idx, "eol") != LUA_TNIL) {
         const char *eol = lua_tostring(L, -1);
         if (!eol || (strcmp(eol, "\n") != 0 && strcmp(eol, "\r\n") != 0))
             luaL_argerror(L, idx, "eol must be \"\\n\" or \"\\r\\n\"");
-        o->eol = eol[0] == '\n' ? "\n" : "\r\n";
+        else
+            o->eol = eol[0] == '\n' ? "\n" : "\r\n";
     }
     lua_pop(L, 3);
 }
@@ -291,6 +293,8 @@ static int needs_quotes(const char *s, size_t len, char sep)
 {
     if (len > 0 && (is_blank(s[0]) || is_blank(s[len - 1])))
         return 1;
+    if (len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0)
+        return 1; /* at the start of the text a reader would skip it as a BOM */
     for (size_t i = 0; i < len; i++)
         if (s[i] == sep || s[i] == '"' || is_eol(s[i]))
             return 1;

@@ -614,7 +614,7 @@ static int fs_list(lua_State *L)
     lua_newtable(L); /* 3 */
     p->d = opendir(real);
     if (!p->d)
-        fs_io_fail(L, "fs.list", given, errno);
+        return fs_io_fail(L, "fs.list", given, errno);
     errno = 0;
     while ((ent = readdir(p->d)) != NULL) {
         if (strcmp(ent->d_name, ".") != 0 && strcmp(ent->d_name, "..") != 0) {

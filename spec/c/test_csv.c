@@ -154,6 +154,7 @@ static void test_encode(lua_State *L)
     IS("return csv.encode({{1, 'a,b'}, {}, {3}})", "1,\"a,b\"\n\n3\n");
     IS("return csv.encode({}, {'x y', 'q\"'})", "x y,\"q\"\"\"\n");
     IS("return csv.encode({{a='1'}}, {'a'}, {eol='\\r\\n', sep=';'})", "a\r\n1\r\n");
+    IS("return csv.encode({{'\\239\\187\\191x'}})", "\"\357\273\277x\"\n");
     IS("return csv.encode({{a='x;y'}}, {'a'}, {sep=';'})", "a\n\"x;y\"\n");
     IS("return (select(2, pcall(csv.encode, {{a={}}}, {'a'}))):match('row 1, column 1: cannot "
        "encode a table') ~= nil", "true");

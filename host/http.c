@@ -64,7 +64,7 @@ struct curl_slist *http_common_headers(const struct config *cfg)
     struct curl_slist *h = NULL, *t;
     char line[1100];
     const char *fixed[] = {"Content-Type: application/json", "Accept: application/json",
-                           "User-Agent: ecaphost/" ECAP_VERSION, "Expect:"};
+                           ("User-Agent: ecaphost/" ECAP_VERSION), "Expect:"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
         t = curl_slist_append(h, fixed[i]);
         if (!t)

@@ -57,12 +57,11 @@ static int l_validate(lua_State *S)
 static int l_prep(lua_State *S)
 {
     struct call c;
-    int i = route_find(luaL_checkstring(S, 1)), base;
+    int i = route_find(luaL_checkstring(S, 1));
     if (i < 0)
         return luaL_error(S, "no route");
     lua_remove(S, 1);
     route_prepare(S, i, &c);
-    base = lua_gettop(S);
     lua_pushstring(S, c.method);
     lua_pushstring(S, c.path);
     if (c.body)
@@ -73,7 +72,6 @@ static int l_prep(lua_State *S)
         lua_pushvalue(S, c.query);
     else
         lua_pushnil(S);
-    (void)base;
     return 4;
 }
 

@@ -12,6 +12,7 @@
 #include "host.h"
 #include "json.h"
 #include "libs.h"
+#include "loop.h"
 #include "sandbox.h"
 
 static const char HOST_KEY = 'H';
@@ -50,18 +51,42 @@ struct lib_allow {
     lua_CFunction open;
     const char *const *only; /* NULL = every function of the library */
     const char *const *except;
+    const luaL_Reg *replace; /* sandbox versions of some functions */
 };
 
 static const char *const os_only[] = {"time", "date", "clock", "difftime", NULL};
 static const char *const string_except[] = {"dump", NULL};
 
+/* A script's main chunk is itself a coroutine of the host; to the script it must look like
+ * the main thread, as under plain lua: it cannot yield, and says so. */
+static int sb_yield(lua_State *L)
+{
+    if (task_of(L))
+        return luaL_error(L, "attempt to yield from outside a coroutine");
+    return lua_yield(L, lua_gettop(L));
+}
+
+static int sb_isyieldable(lua_State *L)
+{
+    lua_State *co = lua_isnone(L, 1) ? L : lua_tothread(L, 1);
+    luaL_argexpected(L, co != NULL, 1, "coroutine");
+    lua_pushboolean(L, lua_isyieldable(co) && !task_of(co));
+    return 1;
+}
+
+static const luaL_Reg coroutine_replace[] = {
+    {"yield", sb_yield},
+    {"isyieldable", sb_isyieldable},
+    {NULL, NULL},
+};
+
 static const struct lib_allow libs_allowed[] = {
-    {"string", luaopen_string, NULL, string_except},
-    {"table", luaopen_table, NULL, NULL},
-    {"math", luaopen_math, NULL, NULL},
-    {"utf8", luaopen_utf8, NULL, NULL},
-    {"coroutine", luaopen_coroutine, NULL, NULL},
-    {"os", luaopen_os, os_only, NULL},
+    {"string", luaopen_string, NULL, string_except, NULL},
+    {"table", luaopen_table, NULL, NULL, NULL},
+    {"math", luaopen_math, NULL, NULL, NULL},
+    {"utf8", luaopen_utf8, NULL, NULL, NULL},
+    {"coroutine", luaopen_coroutine, NULL, NULL, coroutine_replace},
+    {"os", luaopen_os, os_only, NULL, NULL},
 };
 
 static int listed(const char *const *list, const char *name)
@@ -255,6 +280,8 @@ static void copy_lib(lua_State *L, int env, const struct lib_allow *lib)
             lua_pop(L, 1);
         }
     }
+    if (lib->replace)
+        luaL_setfuncs(L, lib->replace, 0);
     freeze(L, -1, lib->name);
     lua_setfield(L, env, lib->name);
     lua_pop(L, 1);

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +30,17 @@ static const char USAGE[] =
     "The first line on stdout is `listening on http://ADDR:PORT`.\n"
     "Formats and the fault-control API (/api/__sim/): docs/simulator.md.\n";
 
-static int bad(const char *fmt, const char *a, const char *b)
+static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A usage error: message on stderr, exit code 2. */
+static int bad(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "ecaphost sim: ");
-    fprintf(stderr, fmt, a, b);
+    vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n(see ecaphost sim --help)\n");
+    va_end(ap);
     return 2;
 }
 
@@ -104,7 +111,17 @@ int sim_main(int argc, char **argv)
             continue;
         }
         if (strncmp(arg, "--", 2) != 0)
-            return bad("unexpected argument '%s'%s", arg, "");
+            return bad("unexpected argument '%s'", arg);
+        static const char *const known[] = { "--port", "--bind", "--latency", "--data",
+                                              "--api-key", "--fail-rate", "--rate-limit",
+                                              "--task-delay", NULL };
+        size_t nlen = strcspn(arg, "=");
+        int is_known = 0;
+        for (int k = 0; known[k]; k++)
+            if (strlen(known[k]) == nlen && strncmp(known[k], arg, nlen) == 0)
+                is_known = 1;
+        if (!is_known)
+            return bad("unknown option '%.*s'", (int)nlen, arg);
         /* --name value or --name=value */
         char name[32];
         const char *val;
@@ -112,49 +129,49 @@ int sim_main(int argc, char **argv)
         if (eq) {
             size_t n = (size_t)(eq - arg);
             if (n >= sizeof name)
-                return bad("unknown option '%s'%s", arg, "");
+                return bad("unknown option '%s'", arg);
             memcpy(name, arg, n);
             name[n] = '\0';
             val = eq + 1;
         } else {
             if (strlen(arg) >= sizeof name)
-                return bad("unknown option '%s'%s", arg, "");
+                return bad("unknown option '%s'", arg);
             strcpy(name, arg);
             if (i + 1 >= argc)
-                return bad("option %s needs a value%s", arg, "");
+                return bad("option %s needs a value", arg);
             val = argv[++i];
         }
         double v;
         const char *rest;
         if (strcmp(name, "--port") == 0) {
             if (parse_number(val, &v, &rest) != 0 || *rest || v < 0 || v > 65535 || v != floor(v))
-                return bad("--port: '%s' is not a port number (0..65535)%s", val, "");
+                return bad("--port: '%s' is not a port number (0..65535)", val);
             o.port = (int)v;
         } else if (strcmp(name, "--bind") == 0) {
             o.bind_addr = val;
         } else if (strcmp(name, "--latency") == 0) {
             if (parse_duration_ms(val, &o.latency_ms) != 0)
-                return bad("--latency: '%s' is not a duration (e.g. 50ms, 0.05s)%s", val, "");
+                return bad("--latency: '%s' is not a duration (e.g. 50ms, 0.05s)", val);
         } else if (strcmp(name, "--data") == 0) {
             o.data_file = val;
         } else if (strcmp(name, "--api-key") == 0) {
             if (!*val)
-                return bad("--api-key: the key must not be empty%s%s", "", "");
+                return bad("--api-key: the key must not be empty");
             o.api_key = val;
         } else if (strcmp(name, "--fail-rate") == 0) {
             if (parse_number(val, &v, &rest) != 0 || *rest || v < 0 || v > 1)
-                return bad("--fail-rate: '%s' is not a number from 0 to 1%s", val, "");
+                return bad("--fail-rate: '%s' is not a number from 0 to 1", val);
             o.fail_rate = v;
         } else if (strcmp(name, "--rate-limit") == 0) {
             if (parse_rate(val, &o.rate_limit) != 0)
-                return bad("--rate-limit: '%s' is not a rate (e.g. 20/s)%s", val, "");
+                return bad("--rate-limit: '%s' is not a rate (e.g. 20/s)", val);
         } else if (strcmp(name, "--task-delay") == 0) {
             double ms;
             if (parse_duration_ms(val, &ms) != 0 || ms > 3600000.0)
-                return bad("--task-delay: '%s' is not a duration (e.g. 1s, 200ms)%s", val, "");
+                return bad("--task-delay: '%s' is not a duration (e.g. 1s, 200ms)", val);
             task_delay_s = ms / 1000.0;
         } else {
-            return bad("unknown option '%s'%s", name, "");
+            return bad("unknown option '%s'", name);
         }
     }
 

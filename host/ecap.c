@@ -229,8 +229,9 @@ static void child_done(struct loop *lp, struct task *t, int status, void *ud)
         }
     } else {
         lua_xmove(t->co, S, 1);
-        if (!err_is(S, -1)) {
-            /* A plain Lua error (a string, say) becomes an error table like the others. */
+        if (lua_type(S, -1) != LUA_TTABLE) {
+            /* A plain Lua error (a string, say) becomes an error table like the others;
+             * a table the script raised is kept as it is. */
             const char *msg = luaL_tolstring(S, -1, NULL);
             err_push(S, "script", "%s", msg);
             lua_replace(S, -3);
@@ -375,8 +376,16 @@ static const luaL_Reg private_funcs[] = {
 
 /* ---- the table ------------------------------------------------------------------------------ */
 
+/* ecap.now(): monotonic seconds, for measuring durations (os.clock is CPU time). */
+static int l_now(lua_State *L)
+{
+    lua_pushnumber(L, now_monotonic());
+    return 1;
+}
+
 static const luaL_Reg ecap_funcs[] = {
     {"request", l_request},
+    {"now", l_now},
     {"config", l_config},
     {"sleep", l_sleep},
     {"parallel", l_parallel},

@@ -72,7 +72,7 @@ end
 -- The API key defaults to "test-key" unless opts.env.ECAP_API_KEY is given (false removes it).
 function M.run(args, opts)
   opts = opts or {}
-  local env = { ECAP_API_KEY = "test-key", ECAP_CONFIG = "/dev/null/none" }
+  local env = { ECAP_API_KEY = "test-key", ECAP_CONFIG = "/dev/null" }
   for k, v in pairs(opts.env or {}) do env[k] = v or nil end
   local parts = { shell_quote(M.bin) }
   for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end

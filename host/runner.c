@@ -17,6 +17,7 @@
 
 struct outcome {
     int finished, status;
+    int code; /* exit code returned by a host chunk (ping), or -1 */
 };
 
 /* Leaves on S the message for a failed main task: "file:line: message" and a traceback. */
@@ -28,8 +29,11 @@ static void main_done(struct loop *lp, struct task *t, int status, void *ud)
     lua_Debug ar;
     o->finished = 1;
     o->status = status;
-    if (status == LUA_OK)
+    if (status == LUA_OK) {
+        if (lua_gettop(co) > 0 && lua_isinteger(co, 1))
+            o->code = (int)lua_tointeger(co, 1);
         return;
+    }
     if (lua_type(co, -1) != LUA_TSTRING) {
         /* An error table carries no position: take the innermost Lua frame's. */
         for (int level = 0; lua_getstack(co, level, &ar); level++) {
@@ -62,11 +66,13 @@ static void banner(const struct config *cfg)
         fprintf(stderr, "ecaphost: talking to %s\n", cfg->base_url);
 }
 
+/* Runs a script file, or (source != NULL) one of the host's own chunks, whose integer return
+ * value is the exit code. */
 static int run_chunk(struct config *cfg, const char *path, const char *source, int argc, char **argv)
 {
     struct limits lim;
     struct host h = {0};
-    struct outcome o = {0};
+    struct outcome o = {0, 0, -1};
     struct loop *lp = NULL;
     lua_State *L;
     char err[256], *dir_copy = strdup(source ? "." : path);
@@ -129,7 +135,7 @@ static int run_chunk(struct config *cfg, const char *path, const char *source, i
         fprintf(stderr, "ecaphost: %s\n", lua_tostring(L, -1));
         code = EXIT_SCRIPT;
     } else {
-        code = EXIT_OK;
+        code = source && o.code >= 0 ? o.code : EXIT_OK;
     }
 done:
     watchdog_stop();

@@ -1,4 +1,5 @@
 -- `ecaphost ping`: one small authenticated GET, to check the key and the connection.
+-- Host code: its return value is the exit code.
 local cfg = ecap.config()
 local target = cfg.base_url .. (cfg.environment and (" (" .. cfg.environment .. ")") or "")
   .. (cfg.simulator and " (built-in simulator)" or "")
@@ -14,5 +15,7 @@ else
   else
     print(string.format("status:  failed: %s", tostring(e)))
   end
-  error(e, 0)
+  -- A refused key is a configuration problem (exit 3); anything else a failed run (exit 1).
+  return (type(e) == "table" and (e.status == 401 or e.status == 403)) and 3 or 1
 end
+return 0

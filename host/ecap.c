@@ -367,7 +367,22 @@ static int p_is_null(lua_State *L)
     return 1;
 }
 
+/* progress(text) draws a one-line status on a terminal stderr; progress() clears it. Nothing
+ * when stderr is not a terminal or with --quiet. */
+static int p_progress(lua_State *L)
+{
+    if (host_get(L)->cfg->quiet || !isatty(2))
+        return 0;
+    if (lua_isnoneornil(L, 1))
+        fputs("\r\033[K", stderr);
+    else
+        fprintf(stderr, "\r\033[K%s", luaL_checkstring(L, 1));
+    fflush(stderr);
+    return 0;
+}
+
 static const luaL_Reg private_funcs[] = {
+    {"progress", p_progress},
     {"error", p_error},
     {"now", p_now},
     {"is_null", p_is_null},

@@ -2,7 +2,7 @@
 -- real ecap table (before it is frozen) and a table of private primitives.
 local ecap, private = ...
 local request, sleep = ecap.request, ecap.sleep
-local new_error, now, is_null = private.error, private.now, private.is_null
+local new_error, now, is_null, progress = private.error, private.now, private.is_null, private.progress
 local type, tostring, ipairs, select = type, tostring, ipairs, select
 local math_type, format, concat = math.type, string.format, table.concat
 
@@ -64,6 +64,7 @@ function ecap.pages(path, opts)
   for k, v in pairs(opts.query or {}) do query[k] = v end
   query.pageSize = size
   local page, records, i, total_pages, done = 0, nil, 0, nil, false
+  local seen, started, total_records = 0, now(), nil
   local function fetch()
     page = page + 1
     query.pageNumber = page
@@ -71,6 +72,12 @@ function ecap.pages(path, opts)
     if type(body) ~= "table" then body = {} end
     records, i = body, 0
     total_pages = tonumber(meta.headers["totalpages"]) or total_pages
+    total_records = tonumber(meta.headers["totalnumberofrecords"]) or total_records
+    if total_pages and total_pages > 1 then
+      local rate = seen / math.max(now() - started, 1e-3)
+      progress(format("pages: page %d/%d  %d/%s records  %.0f/s", page, total_pages, seen,
+        total_records and tostring(total_records) or "?", rate))
+    end
     if total_pages then
       done = page >= total_pages
     else
@@ -81,9 +88,14 @@ function ecap.pages(path, opts)
     while true do
       if records and i < #records then
         i = i + 1
+        seen = seen + 1
         return records[i]
       end
-      if done then return nil end
+      if done then
+        if total_pages and total_pages > 1 and records then progress() end
+        records = nil
+        return nil
+      end
       fetch()
     end
   end

@@ -166,6 +166,31 @@ describe("many calls at once", function()
     end)
   end)
 
+  describe("progress", function()
+    -- util-linux `script` gives the binary a terminal on stderr.
+    local has_script = os.execute("command -v script >/dev/null 2>&1")
+
+    it("shows done/total, rate, errors, ETA on a terminal, and clears the line at the end", function()
+      if not has_script then return pending("no `script` command") end
+      local typescript = T.tmpname(".tty")
+      local path = T.script([[
+        local items = {}
+        for i = 1, 20 do items[i] = i end
+        ecap.parallel(items, function() ecap.sleep(0.03) end, { concurrency = 2 })
+        for _ in ecap.pages("/api/v3/meter", { pageSize = 5 }) do ecap.sleep(0.02) end
+        print("end")
+      ]])
+      local cmd = string.format("script -qec %s %s", T.q(T.q(T.bin) .. " run --base-url " .. sim.url .. " " .. T.q(path)),
+                                T.q(typescript))
+      local r = T.sh(cmd, { env = { ECAP_API_KEY = "test-key", ECAP_CONFIG = "/dev/null" } })
+      assert.equal(0, r.code, r.stderr)
+      local screen = T.read(typescript)
+      assert.matches("parallel: %d+/20 +[%d.]+/s +errors 0 +ETA %d+s", screen)
+      assert.matches("pages: page %d+/%d+", screen)
+      assert.matches("\r\27%[Kend", screen)  -- cleared before the script's next output
+    end)
+  end)
+
   describe("host-wide limits", function()
     it("--max-in-flight caps calls in flight across the run", function()
       set_latency(200)

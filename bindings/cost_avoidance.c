@@ -1,6 +1,10 @@
-/* Cost avoidance: the BulkMeterCostAvoidanceSettings body (seed 002) and its rules. */
+/* Cost avoidance: the BulkMeterCostAvoidanceSettings body (seed 002), its rules, and the
+ * options of cost_avoidance.bulk_update with the empty-filters guard. */
 #include <stdint.h>
+#include <string.h>
 
+#include "config.h"
+#include "host.h"
 #include "json.h"
 #include "schema.h"
 
@@ -68,3 +72,34 @@ static const struct field bulk_fields[] = {
 
 const struct schema schema_bulk_cost_avoidance = {
     "BulkMeterCostAvoidanceSettings", bulk_fields, SCHEMA_COUNT(bulk_fields), bulk_rule};
+
+#define CONFIRM_ALL_METERS "all meters"
+
+/* An empty filters list (or null, which the server reads the same way) matches EVERY meter in
+ * the database: the update needs a second, explicit word from the script or from the operator,
+ * as deleteBills does. Runs on the validated copies; opts is 0 when the script passed none. */
+void bulk_cost_avoidance_guard(lua_State *L, int body, int opts, struct vctx *v)
+{
+    const struct host *h = host_get(L);
+    int top = lua_gettop(L), fi = top + 1, empty, confirmed = 0;
+    int t = schema_get(L, body, "filters");
+    empty = t != LUA_TTABLE || lua_rawlen(L, fi) == 0; /* null, or {} (a checked sequence) */
+    if (opts) {
+        schema_get(L, opts, "confirm");
+        confirmed = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), CONFIRM_ALL_METERS) == 0;
+    }
+    if (empty && !confirmed && !(h && h->cfg && h->cfg->allow_destructive))
+        schema_fail(L, v, schema_path(v, "filters"), "guard", fi,
+                    "filters %s matches every meter in the database: pass confirm = \""
+                    CONFIRM_ALL_METERS "\" in the options table, or run with --allow-destructive",
+                    t == LUA_TTABLE ? "= {}" : "= null");
+    lua_settop(L, top);
+}
+
+/* bulk_update(body [, opts]): only the confirmation word, never sent. */
+static const struct field bulk_options[] = {
+    {.name = "confirm", .type = ST_STRING, .presence = SP_OPTIONAL, .no_null = 1},
+};
+
+const struct schema schema_bulk_cost_avoidance_options = {
+    "options", bulk_options, SCHEMA_COUNT(bulk_options), NULL};

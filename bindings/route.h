@@ -11,6 +11,12 @@
 #define ROUTE_MAX_PARAMS 4
 #define ROUTE_PATH_MAX 256
 
+/* Cross-argument rule of a route: runs last, after the ids, the body and the options passed
+ * their schemas, on the validated copies (stack indices body and opts, 0 when absent: an
+ * omitted options table still runs it). Raises with schema_fail. For guards that weigh the
+ * body against the options (cost_avoidance.bulk_update: empty filters need a confirm). */
+typedef void (*route_rule)(lua_State *L, int body, int opts, struct vctx *v);
+
 struct route {
     const char *name;                      /* Lua name "<table>.<function>" */
     const char *method;                    /* built-in route (an override replaces both) */
@@ -18,6 +24,7 @@ struct route {
     const char *params[ROUTE_MAX_PARAMS];  /* path parameters = the leading Lua arguments */
     const struct schema *body;             /* next argument, or NULL for no body */
     const struct schema *options;          /* optional last argument, or NULL */
+    route_rule rule;                       /* or NULL */
 };
 
 /* Index of the route named name, or -1. */

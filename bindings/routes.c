@@ -2,7 +2,8 @@
  *
  * Every bound operation is one entry below: its Lua name, method, path template (placeholders
  * named as the seed's path parameters, which are also the leading Lua arguments), body schema
- * and options schema. A sixth operation is one more entry plus its schema in an area file. */
+ * options schema and an optional cross-argument rule (a guard weighing body against options). A
+ * sixth operation is one more entry plus its schema in an area file. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,17 +18,17 @@
 static const struct route routes[] = {
     /* inferred route (ENDPOINTS.md): overridable from the config file */
     {"meter_groups.refresh", "POST", "/api/v3/meterGroup/{meterGroupId}/updateUserAutoGroup",
-     {"meterGroupId"}, NULL, NULL},
+     {"meterGroupId"}, NULL, NULL, NULL},
     {"account_meters.edit", "PUT", "/api/v3/accountmeter/{accountMeterId}", {"accountMeterId"},
-     &schema_account_meter_edit, &schema_account_meter_edit_options},
-    /* inferred */
+     &schema_account_meter_edit, &schema_account_meter_edit_options, NULL},
+    /* inferred; empty filters = every meter: guarded (confirm = "all meters") */
     {"cost_avoidance.bulk_update", "PUT", "/api/v3/savings/settings", {NULL},
-     &schema_bulk_cost_avoidance, NULL},
+     &schema_bulk_cost_avoidance, &schema_bulk_cost_avoidance_options, bulk_cost_avoidance_guard},
     {"meters.apply_release", "POST", "/api/v202203/utilityPlatform/meter/{meterId}/release",
-     {"meterId"}, &schema_data_access_release, NULL},
+     {"meterId"}, &schema_data_access_release, NULL, NULL},
     /* inferred */
     {"meters.convert_to_esa_calculated", "POST", "/api/v202510/meter/{meterId}/esaCalculatedMeter",
-     {"meterId"}, &schema_esa_channel_create, NULL},
+     {"meterId"}, &schema_esa_channel_create, NULL, NULL},
 };
 
 #define N_ROUTES ((int)(sizeof routes / sizeof routes[0]))
@@ -129,7 +130,7 @@ void route_prepare(lua_State *L, int i, struct call *c)
 {
     const struct route *r = &routes[i];
     int np = n_params(r), arg = 1, top = lua_gettop(L);
-    int nargs = np + (r->body != NULL) + (r->options != NULL);
+    int nargs = np + (r->body != NULL) + (r->options != NULL), opts_idx = 0;
     long long ids[ROUTE_MAX_PARAMS];
 
     memset(c, 0, sizeof *c);
@@ -155,7 +156,12 @@ void route_prepare(lua_State *L, int i, struct call *c)
         const struct field opts = {.name = "options", .type = ST_OBJECT, .presence = SP_OPTIONAL,
                                    .no_null = 1, .schema = r->options};
         schema_check(L, arg++, &opts, r->name);
-        c->query = lua_isnil(L, -1) ? 0 : push_query(L, r->options, lua_gettop(L));
+        opts_idx = lua_isnil(L, -1) ? 0 : lua_gettop(L);
+        c->query = opts_idx ? push_query(L, r->options, opts_idx) : 0;
+    }
+    if (r->rule) {
+        struct vctx v = {.operation = r->name, .top = "body"};
+        r->rule(L, c->body, opts_idx, &v);
     }
     push_path(L, i, ids);
     c->path = lua_tostring(L, -1); /* stays on the stack until ecap_call copies it */

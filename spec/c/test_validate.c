@@ -560,6 +560,66 @@ static void test_hostile(void)
              "return not ok and e.field == 'filters[1][1]' and e.rule == 'unknown'");
 }
 
+/* cost_avoidance.bulk_update: an empty (or null) filters list matches every meter in the
+ * database; refused unless opts.confirm == "all meters" or --allow-destructive. */
+static void test_bulk_guard(struct config *cfg)
+{
+#define ALL_MSG(what)                                                                          \
+    "filters = " what " matches every meter in the database: pass confirm = \"all meters\" in " \
+    "the options table, or run with --allow-destructive"
+    BAD("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 24})", "filters",
+        "guard", ALL_MSG("{}"));
+    LUA_TRUE("return E.operation == 'cost_avoidance.bulk_update' and type(E.value) == 'table'"
+             " and next(E.value) == nil and tostring(E):find('^validation: filters = {} matches')");
+    BAD("prep('cost_avoidance.bulk_update', {filters = null, numBaselineMonths = 24})", "filters",
+        "guard", ALL_MSG("null"));
+    LUA_TRUE("return E.value == null");
+    BAD("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 24}, {})", "filters",
+        "guard", NULL);
+    BAD("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 24}, {confirm = 'yes'})",
+        "filters", "guard", NULL);
+    BAD("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 24},"
+        " {confirm = 'All Meters'})", "filters", "guard", NULL);
+    BAD("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 24},"
+        " {confirm = 'delete bills'})", "filters", "guard", NULL);
+    BAD("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 24}, nil,"
+        " {confirm = 'all meters'})", "", "arguments", NULL);
+    /* confirmed: sent as is, the confirm word is never sent (no query, not in the body) */
+    LUA_TRUE("local m, p, b, q = prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 24},"
+             " {confirm = 'all meters'})\n"
+             "return m == 'PUT' and p == '/api/v3/savings/settings' and q == nil and b.confirm == nil"
+             " and #b.filters == 0 and nkeys(b) == 9");
+    OK("prep('cost_avoidance.bulk_update', {filters = null, numBaselineMonths = 24}, {confirm = 'all meters'})");
+    /* non-empty filters need no confirmation; a confirm there is harmless */
+    OK("prep('cost_avoidance.bulk_update', " BULK_OK ")");
+    OK("prep('cost_avoidance.bulk_update', " BULK_OK ", {})");
+    OK("prep('cost_avoidance.bulk_update', " BULK_OK ", {confirm = 'all meters'})");
+    /* the options table itself */
+    BAD("prep('cost_avoidance.bulk_update', " BULK_OK ", {confirm = 5})", "confirm", "type", NULL);
+    BAD("prep('cost_avoidance.bulk_update', " BULK_OK ", {confirm = null})", "confirm", "type", NULL);
+    BAD("prep('cost_avoidance.bulk_update', " BULK_OK ", {confrim = 'all meters'})", "confrim",
+        "unknown", "unknown field confrim (known: confirm)");
+    BAD("prep('cost_avoidance.bulk_update', " BULK_OK ", 'all meters')", "options", "type", NULL);
+    BAD("prep('cost_avoidance.bulk_update', " BULK_OK ", null)", "options", "type", NULL);
+    /* the body is checked before the guard: a bad body is reported, not the guard */
+    BAD("prep('cost_avoidance.bulk_update', {filters = {}})", "", "at_least_one", NULL);
+    BAD("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 1})", "numBaselineMonths",
+        "range", NULL);
+    BAD("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonth = 24})", "numBaselineMonth",
+        "unknown", NULL);
+    BAD("prep('cost_avoidance.bulk_update', {numBaselineMonths = 24})", "filters", "required", NULL);
+    /* the schema alone (validate) knows nothing of the guard: it is the route's */
+    OK("validate('bulk', {filters = {}, numBaselineMonths = 24})");
+    /* --allow-destructive lifts it */
+    cfg->allow_destructive = 1;
+    OK("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 24})");
+    OK("prep('cost_avoidance.bulk_update', {filters = null, numBaselineMonths = 24}, {confirm = 'no'})");
+    cfg->allow_destructive = 0;
+    BAD("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 24})", "filters",
+        "guard", ALL_MSG("{}"));
+#undef ALL_MSG
+}
+
 static void test_options_and_routes(void)
 {
     static struct config cfg; /* the registry keeps a pointer to h: it must outlive the test */
@@ -570,8 +630,10 @@ static void test_options_and_routes(void)
              "return m == 'POST' and p == '/api/v3/meterGroup/42/updateUserAutoGroup' and b == nil and q == nil");
     LUA_TRUE("local m, p, b, q = prep('account_meters.edit', 9, " EDIT_OK ")\n"
              "return m == 'PUT' and p == '/api/v3/accountmeter/9' and b.vendorTypeId == 1 and q == nil");
-    LUA_TRUE("local m, p, b, q = prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 13})\n"
-             "return m == 'PUT' and p == '/api/v3/savings/settings' and nkeys(b) == 9 and b.savingsStartDate == null");
+    LUA_TRUE("local m, p, b, q = prep('cost_avoidance.bulk_update', {filters = {{fieldId = 1,"
+             " operator = 'equals', value = '6'}}, numBaselineMonths = 13})\n"
+             "return m == 'PUT' and p == '/api/v3/savings/settings' and nkeys(b) == 9"
+             " and b.savingsStartDate == null and q == nil");
     LUA_TRUE("local m, p = prep('meters.apply_release', 2147483647, " REL_OK ")\n"
              "return m == 'POST' and p == '/api/v202203/utilityPlatform/meter/2147483647/release'");
     LUA_TRUE("local m, p = prep('meters.convert_to_esa_calculated', 5.0, " ESA_OK ")\n"
@@ -594,7 +656,9 @@ static void test_options_and_routes(void)
     BAD("prep('meter_groups.refresh', 3, {})", "", "arguments",
         "meter_groups.refresh takes at most 1 argument (got a table as argument 2)");
     OK("prep('meter_groups.refresh', 3, nil)");
-    BAD("prep('cost_avoidance.bulk_update', 3, {})", "", "arguments", NULL);
+    BAD("prep('cost_avoidance.bulk_update', 3, {})", "body", "type", "body must be a table (got 3)");
+    BAD("prep('cost_avoidance.bulk_update', " BULK_OK ", {}, 3)", "", "arguments",
+        "cost_avoidance.bulk_update takes at most 2 arguments (got 3 as argument 3)");
     BAD("prep('account_meters.edit', 1, " EDIT_OK ", {}, 5)", "", "arguments", NULL);
 
     /* options and the deleteBills guard */
@@ -634,6 +698,7 @@ static void test_options_and_routes(void)
              "return q.deleteBills == 'true'");
     cfg.allow_destructive = 0;
     BAD("prep('account_meters.edit', 9, " EDIT_OK ", {deleteBills = true})", "deleteBills", "guard", NULL);
+    test_bulk_guard(&cfg);
 }
 
 static void test_register(void)
@@ -654,6 +719,8 @@ static void test_register(void)
     BAD("ecap.meters.convert_to_esa_calculated(1.5, " ESA_OK ")", "meterId", "type", NULL);
     BAD("ecap.account_meters.edit(9, " EDIT_OK ", {deleteBills = true})", "deleteBills", "guard", NULL);
     BAD("ecap.meter_groups.refresh('7')", "meterGroupId", "type", NULL);
+    BAD("ecap.cost_avoidance.bulk_update({filters = {}, includeMeterInCostAvoidance = true})",
+        "filters", "guard", NULL);
 }
 
 static void test_overrides(void)
@@ -674,7 +741,8 @@ static void test_overrides(void)
     CHECK(strcmp(route_method(route_find("meter_groups.refresh")), "PUT") == 0, "method");
     rc = bindings_route_override("cost_avoidance.bulk_update", "POST /api/v3/savings/bulk", err, sizeof err);
     CHECK(rc == 0, "no placeholders: %s", err);
-    LUA_TRUE("local m, p = prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 13})\n"
+    LUA_TRUE("local m, p = prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 13},"
+             " {confirm = 'all meters'})\n"
              "return m == 'POST' and p == '/api/v3/savings/bulk'");
     rc = bindings_route_override("meters.apply_release", "POST /api/v1/x/{meterId}/y/{meterId}", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "appears twice"), "twice: %s", err);
@@ -730,7 +798,8 @@ static void test_overrides(void)
     bindings_routes_reset();
     LUA_TRUE("local m, p = prep('meter_groups.refresh', 12)\n"
              "return m == 'POST' and p == '/api/v3/meterGroup/12/updateUserAutoGroup'");
-    LUA_TRUE("local m, p = prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 13})\n"
+    LUA_TRUE("local m, p = prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 13},"
+             " {confirm = 'all meters'})\n"
              "return m == 'PUT' and p == '/api/v3/savings/settings'");
 }
 

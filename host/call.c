@@ -268,7 +268,7 @@ static int finish(lua_State *L, int ud_idx)
     if (x->result != CURLE_OK) {
         const char *kind = x->result == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network";
         if (x->too_large)
-            err_push(L, "network", "reply larger than %zu bytes (the memory limit)", x->max_body);
+            err_push(L, "network", "reply larger than %d MB (the memory limit)", (int)(x->max_body >> 20));
         else
             err_push(L, kind, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result));
         lua_pushstring(L, x->method);

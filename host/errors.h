@@ -2,8 +2,12 @@
  *
  * An error is a table {kind=, message=, ...} with the shared, protected metatable
  * "ecap.error". Kinds: "http", "network", "timeout", "validation", "config",
- * "cancelled", "sandbox". Callers add the fields that apply (status, method, path,
- * body, field, rule, value) with lua_setfield before raising. */
+ * "cancelled", "sandbox", "io", "csv", "script". Callers add the fields that apply (status,
+ * method, path, body, field, rule, value) with lua_setfield before raising.
+ *
+ * Messages are formatted by lua_pushvfstring, which knows only %s %d %I %f %p %c %U %%:
+ * the compiler checks the arguments as printf's, so cast to int (or use %I with
+ * (LUAI_UACINT)) instead of writing %zu or %ld. */
 #ifndef ECAP_ERRORS_H
 #define ECAP_ERRORS_H
 

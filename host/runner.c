@@ -17,15 +17,17 @@
 
 struct outcome {
     int finished, status;
-    int code; /* exit code returned by a host chunk (ping), or -1 */
+    int code;            /* exit code returned by a host chunk (ping), or -1 */
+    int err_ref, tb_ref; /* the main task's error value and traceback, in the registry */
+    char where[512];     /* "file:line: " of the innermost Lua frame, for error tables */
 };
 
-/* Leaves on S the message for a failed main task: "file:line: message" and a traceback. */
+/* Keeps what the message of a failed main task needs. Only inspects the dead coroutine: the
+ * error value's own __tostring runs later, protected (report_error). */
 static void main_done(struct loop *lp, struct task *t, int status, void *ud)
 {
     struct outcome *o = ud;
     lua_State *S = loop_main(lp), *co = t->co;
-    char where[512] = "";
     lua_Debug ar;
     o->finished = 1;
     o->status = status;
@@ -39,14 +41,39 @@ static void main_done(struct loop *lp, struct task *t, int status, void *ud)
         for (int level = 0; lua_getstack(co, level, &ar); level++) {
             lua_getinfo(co, "Sl", &ar);
             if (ar.currentline > 0) {
-                snprintf(where, sizeof where, "%s:%d: ", ar.short_src, ar.currentline);
+                snprintf(o->where, sizeof o->where, "%s:%d: ", ar.short_src, ar.currentline);
                 break;
             }
         }
     }
-    err_tostring(co, -1);
-    lua_pushfstring(co, "%s%s", where, lua_tostring(co, -1));
-    luaL_traceback(S, co, lua_tostring(co, -1), 0);
+    luaL_traceback(S, co, NULL, 0);
+    o->tb_ref = luaL_ref(S, LUA_REGISTRYINDEX);
+    lua_xmove(co, S, 1);
+    o->err_ref = luaL_ref(S, LUA_REGISTRYINDEX);
+}
+
+/* Under lua_pcall: the main task on the event loop until it is done or the run stops. */
+static int drive(lua_State *L)
+{
+    struct loop *lp = lua_touserdata(L, 1);
+    struct outcome *o = lua_touserdata(L, 2);
+    lua_remove(L, 1);
+    lua_remove(L, 1);
+    task_spawn(lp, L, lua_gettop(L) - 1, NULL, NULL, main_done, o);
+    loop_run(lp, &o->finished);
+    return 0;
+}
+
+/* Under lua_pcall: "file:line: message" + traceback (the error's __tostring may be the
+ * script's own and may fail or loop: hence protected, and under the time limit). */
+static int message(lua_State *L)
+{
+    struct outcome *o = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, o->err_ref);
+    err_tostring(L, -1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, o->tb_ref);
+    lua_pushfstring(L, "%s%s\n%s", o->where, lua_tostring(L, -2), lua_tostring(L, -1));
+    return 1;
 }
 
 static int setup(lua_State *L)
@@ -72,7 +99,7 @@ static int run_chunk(struct config *cfg, const char *path, const char *source, i
 {
     struct limits lim;
     struct host h = {0};
-    struct outcome o = {0, 0, -1};
+    struct outcome o = {0, 0, -1, LUA_NOREF, LUA_NOREF, ""};
     struct loop *lp = NULL;
     lua_State *L;
     char err[256], *dir_copy = strdup(source ? "." : path);
@@ -126,20 +153,37 @@ static int run_chunk(struct config *cfg, const char *path, const char *source, i
         goto done;
     }
     banner(cfg);
-    task_spawn(lp, L, argc, NULL, NULL, main_done, &o);
-    loop_run(lp, &o.finished);
+    lua_pushlightuserdata(L, lp);
+    lua_pushlightuserdata(L, &o);
+    lua_rotate(L, 1, 2); /* drive(lp, &o, chunk, args...) */
+    lua_pushcfunction(L, drive);
+    lua_insert(L, 1);
+    if (lua_pcall(L, lua_gettop(L) - 1, 0, 0) != LUA_OK && lim.stop == STOP_NONE) {
+        /* Only the host's own C code runs here outside a task: memory, say. */
+        fprintf(stderr, "ecaphost: %s: %s\n", path, lua_tostring(L, -1));
+        goto done;
+    }
+    if (lim.stop == STOP_NONE && o.status != LUA_OK) {
+        lua_pushcfunction(L, message);
+        lua_pushlightuserdata(L, &o);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+            fprintf(stderr, "ecaphost: %s\n", lua_tostring(L, -1));
+        else if (lim.stop == STOP_NONE)
+            fprintf(stderr, "ecaphost: %s%s (and its __tostring failed: %s)\n", o.where,
+                    "the script raised an error value", lua_tostring(L, -1));
+    }
     if (lim.stop != STOP_NONE) {
         fprintf(stderr, "ecaphost: %s: %s\n", path, limits_message(&lim));
         code = limits_exit_code((enum stop_reason)lim.stop);
     } else if (o.status != LUA_OK) {
-        fprintf(stderr, "ecaphost: %s\n", lua_tostring(L, -1));
         code = EXIT_SCRIPT;
     } else {
         code = source && o.code >= 0 ? o.code : EXIT_OK;
     }
 done:
-    watchdog_stop();
+    /* Finalizers run in lua_close without hooks: the watchdog still guards the deadline. */
     lua_close(L);
+    watchdog_stop();
     loop_free(lp);
     free(dir_copy);
     return code;

@@ -105,10 +105,22 @@ static int ro_newindex(lua_State *L)
                       luaL_tolstring(L, 2, NULL));
 }
 
-static int ro_pairs_real(lua_State *L)
+/* pairs(proxy) walks the real table without handing it out: the iterator holds it as an
+ * upvalue, and the state it returns is the proxy. */
+static int ro_next(lua_State *L)
 {
-    lua_getglobal(L, "next");
+    lua_settop(L, 2);
+    if (lua_next(L, lua_upvalueindex(1)))
+        return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+static int ro_pairs(lua_State *L)
+{
     lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushcclosure(L, ro_next, 1);
+    lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;
 }
@@ -145,7 +157,7 @@ static void freeze(lua_State *L, int idx, const char *name)
     lua_pushcclosure(L, ro_newindex, 1);
     lua_setfield(L, -2, "__newindex");
     lua_pushvalue(L, idx);
-    lua_pushcclosure(L, ro_pairs_real, 1);
+    lua_pushcclosure(L, ro_pairs, 1);
     lua_setfield(L, -2, "__pairs");
     lua_pushvalue(L, idx);
     lua_pushcclosure(L, ro_len, 1);

@@ -257,9 +257,8 @@ describe("sandbox: read-only tables", function()
   end)
 
   it("does not hand out a writable table through pairs()", function()
-    -- BUG: host/sandbox.c ro_pairs_real (~line 84) returns `next, <the real table>, nil`, so
-    -- `local _, real = pairs(ecap)` gives the table behind the proxy, and `real.request = x`
-    -- changes ecap.request for every module of the run (require "ecap" included), silently.
+    -- Regression (fixed in 2b91a6d): __pairs returned `next, <the real table>, nil`, so
+    -- `local _, real = pairs(ecap)` gave the table behind the proxy, writable.
     local got = out([[
       local _, real = pairs(ecap)
       pcall(function() real.request = "replaced" end)
@@ -413,20 +412,25 @@ describe("sandbox: limits", function()
   end)
 
   it("does not crash on a runaway __tostring of a raised error object", function()
-    -- BUG: host/runner.c main_done -> err_tostring (host/errors.c:110) calls luaL_tolstring
-    -- outside any protected call; when the script's __tostring raises (or hits a limit) Lua
-    -- panics and the host aborts (SIGABRT, exit 134) instead of exiting 1 (or 4/5).
+    -- Regression (fixed in 2b91a6d): the error's __tostring ran unprotected after the run,
+    -- and a raising or looping one made Lua panic (SIGABRT, exit 134).
     local r = run([[error(setmetatable({}, { __tostring = function() error("inner") end }))]], { "-q" })
     assert.are.equal(1, r.code, explain(r))
     r = timed([[error(setmetatable({}, { __tostring = function() while true do end end }))]],
       { "-q", "--timeout", "1" })
     assert.are.equal(4, r.code, explain(r))
+    r = run([[error(setmetatable({}, { __tostring = function() return string.rep("x", 2^28) end }))]],
+      { "-q", "--max-memory", "64" })
+    assert.are.equal(5, r.code, explain(r))
+    r = run([[error(setmetatable({}, { __tostring = function() return "custom message" end }))]], { "-q" })
+    assert.are.equal(1, r.code, explain(r))
+    assert.matches("custom message", r.stderr, 1, true)
   end)
 
   it("ends a runaway __gc finalizer at the end of the run under --timeout", function()
-    -- BUG: host/runner.c run_chunk calls watchdog_stop() before lua_close(L), and Lua runs no
-    -- hooks inside finalizers, so a finalizer looping at lua_close hangs the process forever
-    -- despite --timeout 1 (killed here after 10 s: exit 137). Expected: exit 4.
+    -- Regression (fixed in 2b91a6d): the watchdog stopped before lua_close ran the
+    -- finalizers, and hooks do not run inside them: the process hung (killed here after 10 s,
+    -- exit 137) despite --timeout 1.
     local r = timed([[x = setmetatable({}, { __gc = function() while true do end end })]],
       { "-q", "--timeout", "1" }, { kill_after = 10 })
     assert.are.equal(4, r.code, explain(r))

@@ -78,9 +78,12 @@ b3_curl=$(echo "$(best_of 3 startup_curl) * 1000 / $N3" | bc -l)
 b5_line="(bench_json not built)"
 b5_ratio=""
 if [ -x "$B/bench_json" ]; then
-  "$B/bench_json" >"$OUT/b5" 2>&1 || true
-  b5_ratio=$(sed -n 's/^B5_RATIO=//p' "$OUT/b5")
-  b5_line=$(sed -n 's/^B5_LINE=//p' "$OUT/b5")
+  "$B/bench_json" 10 5 >"$OUT/b5" 2>&1 || true
+  # "decode: json_decode (ours)  <ms GC off> <ratio> <ms GC on> <ratio>", against raw cjson.decode
+  read -r b5_ms b5_ratio < <(awk '/json_decode \(ours\)/ {print $6, $7}' "$OUT/b5")
+  b5_cjson=$(awk '/cjson.decode \(raw/ {print $8}' "$OUT/b5")
+  b5_line="${b5_ms} ms (cjson.decode ${b5_cjson} ms)"
+  b5_ratio=${b5_ratio%x}
 fi
 
 r() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }

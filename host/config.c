@@ -50,6 +50,8 @@ void config_free(struct config *c)
     free(c->api_key);
     free(c->base_url);
     free(c->environment);
+    free(c->file_base_url);
+    free(c->file_environment);
     free(c->api_key_file);
     free(c->cacert);
     free(c->config_path);
@@ -124,14 +126,14 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
 {
     double secs;
     if (strcmp(key, "base_url") == 0) {
-        if (!c->base_url && config_set(&c->base_url, val))
+        if (config_set(&c->file_base_url, val))
             goto oom;
     } else if (strcmp(key, "environment") == 0) {
         if (!config_environment_url(val)) {
             snprintf(err, errlen, "%s: unknown environment '%s' (us-east, us-west, eu, fedramp, implement)", where, val);
             return -1;
         }
-        if (!c->environment && config_set(&c->environment, val))
+        if (config_set(&c->file_environment, val))
             goto oom;
     } else if (strcmp(key, "api_key_file") == 0) {
         if (!c->api_key_file) {
@@ -318,7 +320,12 @@ static int check_base_url(struct config *c, char *err, size_t errlen)
         snprintf(err, errlen, "base URL '%s' must start with https:// (or http:// for a loopback address)", u);
         return -1;
     }
-    end = host + strcspn(host, ":/?#@");
+    if (*host == '[') { /* [v6 address] */
+        end = strchr(host, ']');
+        end = end ? end + 1 : host;
+    } else {
+        end = host + strcspn(host, ":/?#@");
+    }
     if (end == host || *end == '/' || *end == '?' || *end == '#' || *end == '@' || strchr(host, '/')) {
         snprintf(err, errlen, "base URL '%s' must be scheme, host and port only (e.g. https://app.energycap.com); "
                  "paths start with /api/ in each call", u);
@@ -336,27 +343,40 @@ static int check_base_url(struct config *c, char *err, size_t errlen)
     return 0;
 }
 
-int config_finish(struct config *c, int need_key, char *err, size_t errlen)
+/* Base URL precedence: --base-url, --environment, $ECAP_BASE_URL, the file's base_url, the
+ * file's environment. */
+static int resolve_base_url(struct config *c, char *err, size_t errlen)
 {
-    if (!c->base_url && c->environment) {
-        const char *url = config_environment_url(c->environment);
-        if (!url) {
-            snprintf(err, errlen, "unknown environment '%s' (us-east, us-west, eu, fedramp, implement)", c->environment);
-            return -1;
-        }
-        if (config_set(&c->base_url, url))
-            goto oom;
+    const char *env = getenv("ECAP_BASE_URL"), *url = NULL;
+    if (c->base_url)
+        return 0;
+    if (c->environment)
+        url = config_environment_url(c->environment);
+    else if (env && *env)
+        url = env;
+    else if (c->file_base_url)
+        url = c->file_base_url;
+    else if (c->file_environment) {
+        url = config_environment_url(c->file_environment);
+        if (config_set(&c->environment, c->file_environment))
+            url = NULL;
     }
-    if (!c->base_url) {
-        const char *env = getenv("ECAP_BASE_URL");
-        if (env && *env && config_set(&c->base_url, env))
-            goto oom;
-    }
-    if (!c->base_url) {
+    if (!url) {
         snprintf(err, errlen, "no base URL: pass --base-url URL or --environment NAME, set ECAP_BASE_URL, "
                  "or put base_url in the config file (or use --sim)");
         return -1;
     }
+    if (config_set(&c->base_url, url)) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+int config_finish(struct config *c, int need_key, char *err, size_t errlen)
+{
+    if (resolve_base_url(c, err, errlen))
+        return -1;
     if (check_base_url(c, err, errlen))
         return -1;
     if (!need_key || c->api_key)

@@ -17,7 +17,9 @@ struct route_override {
 
 struct config {
     char *base_url;          /* scheme://host[:port], no path */
-    char *environment;       /* name given with --environment, or NULL */
+    char *environment;       /* name given with --environment (or the file's, once used) */
+    char *file_base_url;     /* the config file's base_url / environment: they come last */
+    char *file_environment;
     char *api_key;           /* secret: C memory only */
     char *api_key_file;
     int key_file_from_cli;   /* --api-key-file wins over ECAP_API_KEY */

@@ -95,7 +95,7 @@ int xfer_prepare(struct xfer *x, struct loop *lp, const char *method, const char
     x->state = X_NEW;
     snprintf(x->method, sizeof x->method, "%s", method);
     x->url = strdup(url);
-    x->easy = e = curl_easy_init();
+    x->easy = e = loop_easy_get(lp);
     if (!x->url || !e) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -144,8 +144,12 @@ void xfer_release(struct xfer *x)
 {
     if (x->lp)
         loop_detach(x->lp, x);
-    if (x->easy)
-        curl_easy_cleanup(x->easy);
+    if (x->easy) {
+        if (x->lp)
+            loop_easy_put(x->lp, x->easy);
+        else
+            curl_easy_cleanup(x->easy);
+    }
     curl_slist_free_all(x->headers);
     free(x->url);
     membuf_free(&x->body);

@@ -32,6 +32,8 @@ struct loop {
     size_t completed;
     struct task **all;                    /* every live task, freed at the end */
     size_t n_all, cap_all;
+    CURL *spare[16];                      /* finished easy handles, reset for reuse */
+    int n_spare;
 };
 
 static const char LOOP_KEY = 'L';
@@ -82,12 +84,30 @@ void loop_free(struct loop *lp)
         free(lp->all[i]);
     free(lp->all);
     free(lp->timers);
+    while (lp->n_spare > 0)
+        curl_easy_cleanup(lp->spare[--lp->n_spare]);
     curl_multi_cleanup(lp->multi);
     curl_slist_free_all(lp->common_headers);
     free(lp);
 }
 
 void *loop_multi(struct loop *lp) { return lp->multi; }
+
+/* Easy handles are reused: a reset handle costs far less than a new one on the per-call path. */
+void *loop_easy_get(struct loop *lp)
+{
+    return lp->n_spare > 0 ? lp->spare[--lp->n_spare] : curl_easy_init();
+}
+
+void loop_easy_put(struct loop *lp, void *e)
+{
+    if (lp->n_spare < (int)(sizeof lp->spare / sizeof lp->spare[0])) {
+        curl_easy_reset(e);
+        lp->spare[lp->n_spare++] = e;
+    } else {
+        curl_easy_cleanup(e);
+    }
+}
 lua_State *loop_main(struct loop *lp) { return lp->L; }
 const struct config *loop_config(struct loop *lp) { return lp->cfg; }
 size_t loop_transfers(struct loop *lp) { return lp->completed; }

@@ -77,6 +77,9 @@ void loop_detach(struct loop *lp, struct xfer *x);
 void loop_xfer_done(struct loop *lp, struct xfer *x);
 
 void *loop_multi(struct loop *lp); /* CURLM * */
+/* A fresh or reset easy handle (CURL *), and its return after use. */
+void *loop_easy_get(struct loop *lp);
+void loop_easy_put(struct loop *lp, void *easy);
 const struct config *loop_config(struct loop *lp);
 size_t loop_transfers(struct loop *lp); /* how many transfers completed (ping, stats) */
 

@@ -155,12 +155,13 @@ describe("cli: configuration errors exit 3 before the script starts", function()
   end)
 
   it("accepts the IPv6 loopback [::1], with and without a port", function()
-    -- BUG: host/config.c check_base_url (~line 296) looks for the port with
-    -- strcspn(host, ":/?#@"), which stops inside "[::1]": every IPv6 literal is refused as
-    -- "has a bad port", although is_loopback_host() lists "[::1]" as loopback.
+    -- Regression (fixed in 2504814): the port was looked for inside "[::1]", so every IPv6
+    -- literal was refused as "has a bad port".
     for _, url in ipairs { "http://[::1]:8080", "http://[::1]" } do
       assert.are.equal(url .. "\n", expect(0, run({ "-q", "--base-url", url }, PRINT_URL)).stdout)
     end
+    assert.matches("--insecure-http", expect(3, run({ "--base-url", "http://[2001:db8::1]:80" }, PRINT_URL)).stderr,
+      1, true)
   end)
 end)
 
@@ -191,17 +192,22 @@ describe("cli: base URL", function()
   end)
 
   it("ECAP_BASE_URL wins over the config file", function()
-    -- BUG: host/config.c apply_key (base_url/environment, ~line 123) fills cfg->base_url from
-    -- the file before config_finish looks at ECAP_BASE_URL, so the file wins; the issue and
-    -- config.c's own header say command line > environment > config file.
-    local r = expect(0, run({ "-q", "--config", config_file("base_url = https://file.example.com\n") },
-      PRINT_URL, nil, { ECAP_BASE_URL = "https://env.example.com" }))
-    assert.are.equal("https://env.example.com\n", r.stdout)
+    -- Regression (fixed in 2504814): the file's base_url (or environment) was taken before
+    -- ECAP_BASE_URL was looked at.
+    for _, line in ipairs { "base_url = https://file.example.com", "environment = eu" } do
+      local r = expect(0, run({ "-q", "--config", config_file(line .. "\n") },
+        PRINT_URL, nil, { ECAP_BASE_URL = "https://env.example.com" }))
+      assert.are.equal("https://env.example.com\n", r.stdout, line)
+    end
+  end)
+
+  it("--base-url wins over --environment", function()
+    local r = expect(0, run({ "-q", "--environment", "eu", "--base-url", "https://cli.example.com" }, PRINT_URL))
+    assert.are.equal("https://cli.example.com\n", r.stdout)
   end)
 
   it("--environment on the command line wins over base_url in the config file", function()
-    -- BUG: same place: the file's base_url is taken because the CLI set only cfg->environment,
-    -- and config_finish prefers base_url; `--environment eu` silently talks to the file's host.
+    -- Regression (fixed in 2504814): `--environment eu` silently talked to the file's host.
     local r = expect(0, run({ "-q", "--environment", "eu",
       "--config", config_file("base_url = https://file.example.com\n") }, PRINT_URL))
     assert.are.equal("https://app-eu.energycap.com\n", r.stdout)

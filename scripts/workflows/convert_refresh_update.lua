@@ -285,10 +285,10 @@ step(5, function()
   end
   local t = ecap.cost_avoidance.wait(task, { timeout = wait, interval = 1 })
   local b, s = t.baselineLog or {}, t.savingsLog or {}
-  print(string.format("step 5: task %d %s at %s: baseline %s ok / %s warnings / %s errors of %s meters;"
+  print(string.format("step 5: task %d %s at %s: baseline %s ok / %s warnings / %s errors of %s;"
     .. " savings %s ok / %s warnings / %s errors", t.costAvoidanceTaskId, tostring(t.status),
     tostring(t.endDate), tostring(b.successCount), tostring(b.warningCount), tostring(b.errorCount),
-    tostring(b.numberOfMeters), tostring(s.successCount), tostring(s.warningCount), tostring(s.errorCount)))
+    plural(b.numberOfMeters, "meter"), tostring(s.successCount), tostring(s.warningCount), tostring(s.errorCount)))
 end)
 
 print("done")

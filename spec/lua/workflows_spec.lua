@@ -73,7 +73,7 @@ describe("workflows", function()
       has(lines[5], "step 4: cost-avoidance task 1 (")
       has(lines[5], "for group 6: 1 meter, status ")
       has(lines[6], "step 5: task 1 Completed at ")
-      has(lines[6], "baseline 1 ok / 0 warnings / 0 errors of 1 meters")
+      has(lines[6], "baseline 1 ok / 0 warnings / 0 errors of 1 meter; savings 1 ok")
       assert.are.equal("done", lines[7])
     end)
 

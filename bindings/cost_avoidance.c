@@ -46,7 +46,9 @@ static void bulk_rule(lua_State *L, int obj, struct vctx *v)
 static const struct field filter_fields[] = {
     {.name = "fieldId", SCHEMA_INT32_ID, .presence = SP_REQUIRED},
     {.name = "operator", .type = ST_STRING, .presence = SP_REQUIRED, .min_len = 1},
-    {.name = "value", .type = ST_STRING, .presence = SP_OPTIONAL},
+    /* The seed does not list FilterEdit's properties; its example has all three, and a filter
+     * without a value means nothing to the service (the simulator refuses it too). */
+    {.name = "value", .type = ST_STRING, .presence = SP_REQUIRED},
 };
 
 static const struct schema filter_edit = {"FilterEdit", filter_fields, SCHEMA_COUNT(filter_fields),

@@ -22,6 +22,17 @@ struct outcome {
     char where[512];     /* "file:line: " of the innermost Lua frame, for error tables */
 };
 
+/* "chunk:123: ..." */
+static int has_position(const char *msg)
+{
+    const char *colon = strchr(msg, ':');
+    size_t digits;
+    if (!colon || colon == msg)
+        return 0;
+    digits = strspn(colon + 1, "0123456789");
+    return digits > 0 && colon[1 + digits] == ':';
+}
+
 /* Keeps what the message of a failed main task needs. Only inspects the dead coroutine: the
  * error value's own __tostring runs later, protected (report_error). */
 static void main_done(struct loop *lp, struct task *t, int status, void *ud)
@@ -46,7 +57,12 @@ static void main_done(struct loop *lp, struct task *t, int status, void *ud)
             }
         }
     }
-    luaL_traceback(S, co, NULL, 0);
+    /* error("message", 0) -- a string without a position -- is the script's own word to
+     * the operator (a usage text, say): it is shown as it is, without a traceback. */
+    if (lua_type(co, -1) == LUA_TSTRING && !has_position(lua_tostring(co, -1)))
+        lua_pushliteral(S, "");
+    else
+        luaL_traceback(S, co, NULL, 0);
     o->tb_ref = luaL_ref(S, LUA_REGISTRYINDEX);
     lua_xmove(co, S, 1);
     o->err_ref = luaL_ref(S, LUA_REGISTRYINDEX);
@@ -72,7 +88,8 @@ static int message(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, o->err_ref);
     err_tostring(L, -1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, o->tb_ref);
-    lua_pushfstring(L, "%s%s\n%s", o->where, lua_tostring(L, -2), lua_tostring(L, -1));
+    lua_pushfstring(L, "%s%s%s%s", o->where, lua_tostring(L, -2), *lua_tostring(L, -1) ? "\n" : "",
+                    lua_tostring(L, -1));
     return 1;
 }
 
@@ -133,7 +150,7 @@ static int run_chunk(struct config *cfg, const char *path, const char *source, i
     if ((source ? sandbox_loadbuffer(L, source, strlen(source), path) : sandbox_loadfile(L, path)) != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
         fprintf(stderr, "ecaphost: %s\n", msg ? msg : "cannot load the script");
-        code = (msg && strstr(msg, "cannot open")) ? EXIT_USAGE : EXIT_SCRIPT;
+        code = (msg && (strstr(msg, "cannot open") || strstr(msg, "cannot read"))) ? EXIT_USAGE : EXIT_SCRIPT;
         goto done;
     }
     /* arg: [0] = script, [1..] = its arguments; they are also the chunk's `...`. */

@@ -365,8 +365,8 @@ static void test_bulk(void)
         "includeMeterInCostAvoidance, numBaselineMonths, savingsStartDate)");
     LUA_TRUE("return E.value == 24");
     /* filters: an array of {fieldId, operator, value} */
-    BAD("validate('bulk', with(" BULK_OK ", {filters = {{fieldId = 1, operator = 'equals'},"
-        " {fieldId = 'x', operator = 'equals'}}}))", "filters[2].fieldId", "type",
+    BAD("validate('bulk', with(" BULK_OK ", {filters = {{fieldId = 1, operator = 'equals', value = 'a'},"
+        " {fieldId = 'x', operator = 'equals', value = 'b'}}}))", "filters[2].fieldId", "type",
         "filters[2].fieldId must be an integer (got \"x\")");
     BAD("validate('bulk', with(" BULK_OK ", {filters = {{operator = 'equals'}}}))",
         "filters[1].fieldId", "required", "filters[1].fieldId is required");
@@ -376,7 +376,10 @@ static void test_bulk(void)
         "filters[1].operator", "length", NULL);
     BAD("validate('bulk', with(" BULK_OK ", {filters = {{fieldId = 1, operator = 'equals', value = 5}}}))",
         "filters[1].value", "type", NULL);
-    OK("validate('bulk', with(" BULK_OK ", {filters = {{fieldId = 1, operator = 'equals', value = null}}}))");
+    BAD("validate('bulk', with(" BULK_OK ", {filters = {{fieldId = 1, operator = 'equals', value = null}}}))",
+        "filters[1].value", "required", NULL);
+    BAD("validate('bulk', with(" BULK_OK ", {filters = {{fieldId = 1, operator = 'equals'}}}))",
+        "filters[1].value", "required", "filters[1].value is required");
     BAD("validate('bulk', with(" BULK_OK ", {filters = {{fieldId = 1, operator = 'eq', valu = 'x'}}}))",
         "filters[1].valu", "unknown", "unknown field filters[1].valu (known: fieldId, operator, value)");
     BAD("validate('bulk', with(" BULK_OK ", {filters = {fieldId = 1, operator = 'eq'}}))", "filters",
@@ -387,8 +390,8 @@ static void test_bulk(void)
     BAD("validate('bulk', with(" BULK_OK ", {filters = {5}}))", "filters[1]", "type",
         "filters[1] must be a table (got 5)");
     BAD("validate('bulk', with(" BULK_OK ", {filters = 'all'}))", "filters", "type", NULL);
-    LUA_TRUE("local r = validate('bulk', with(" BULK_OK ", {filters = {{fieldId = 2.0, operator = 'eq'}}}))"
-             " return math.type(r.filters[1].fieldId) == 'integer' and r.filters[1].value == nil");
+    LUA_TRUE("local r = validate('bulk', with(" BULK_OK ", {filters = {{fieldId = 2.0, operator = 'eq', value = 'v'}}}))"
+             " return math.type(r.filters[1].fieldId) == 'integer' and r.filters[1].value == 'v'");
 }
 
 static void test_release(void)

@@ -9,7 +9,7 @@
  * of the same tree. Ratios are against raw cjson.decode / cjson.encode.
  *
  * Build (standalone):
- *   gcc -std=c11 -O2 -Ihost -I/usr/include/lua5.4 host/json.c bench/bench_json.c \
+ *   gcc -std=c11 -O2 -Ihost -I/usr/include/lua5.4 host/json*.c bench/bench_json.c \
  *       -llua5.4-cjson -llua5.4 -lm -o /tmp/bench_json && /tmp/bench_json
  * or with CMake: make bench_json. Optional arguments: target size in MB (default 10), number
  * of runs (default 5). */

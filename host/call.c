@@ -122,11 +122,20 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static void add_pair(lua_State *L, luaL_Buffer *b, const char *key, int idx, int *first)
+{
+    luaL_addchar(b, *first ? '?' : '&');
+    *first = 0;
+    add_escaped(b, key, strlen(key));
+    luaL_addchar(b, '=');
+    add_query_value(L, b, idx, key);
+}
+
 /* Appends "?k=v&k=v" (keys sorted, so a request is reproducible; arrays repeat the key). */
 static void add_query(lua_State *L, luaL_Buffer *b, int q)
 {
     const char *keys[64];
-    int n = 0;
+    int n = 0, first = 1;
     lua_pushnil(L);
     while (lua_next(L, q)) {
         lua_pop(L, 1);
@@ -137,25 +146,17 @@ static void add_query(lua_State *L, luaL_Buffer *b, int q)
         keys[n++] = lua_tostring(L, -1); /* anchored by the table */
     }
     qsort(keys, (size_t)n, sizeof keys[0], cmp_str);
-    for (int i = 0, first = 1; i < n; i++) {
+    for (int i = 0; i < n; i++) {
         lua_getfield(L, q, keys[i]);
         if (lua_type(L, -1) == LUA_TTABLE) {
             lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
             for (lua_Integer j = 1; j <= len; j++) {
                 lua_rawgeti(L, -1, j);
-                luaL_addchar(b, first ? '?' : '&');
-                first = 0;
-                add_escaped(b, keys[i], strlen(keys[i]));
-                luaL_addchar(b, '=');
-                add_query_value(L, b, lua_gettop(L), keys[i]);
+                add_pair(L, b, keys[i], lua_gettop(L), &first);
                 lua_pop(L, 1);
             }
         } else {
-            luaL_addchar(b, first ? '?' : '&');
-            first = 0;
-            add_escaped(b, keys[i], strlen(keys[i]));
-            luaL_addchar(b, '=');
-            add_query_value(L, b, lua_gettop(L), keys[i]);
+            add_pair(L, b, keys[i], lua_gettop(L), &first);
         }
         lua_pop(L, 1);
     }

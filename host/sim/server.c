@@ -406,6 +406,29 @@ static enum MHD_Result send_simple(struct sim *s, struct MHD_Connection *c, stru
 
 enum action { ACT_NONE, ACT_HANG, ACT_RESET, ACT_TRUNCATE };
 
+struct call_args {
+    struct sim *s;
+    struct MHD_Connection *c;
+    struct req *r;
+    const char *method, *url;
+};
+
+/* Runs under lua_pcall: M.handle(method, path, rawquery, headers, body) -> 6 results. */
+static int call_protected(lua_State *L)
+{
+    struct call_args *a = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->s->handler_ref);
+    lua_pushstring(L, a->method);
+    lua_pushstring(L, a->url);
+    const char *q = a->r->uri ? strchr(a->r->uri, '?') : NULL;
+    lua_pushstring(L, q ? q + 1 : "");
+    lua_newtable(L);
+    MHD_get_connection_values(a->c, MHD_HEADER_KIND, push_header, L);
+    lua_pushlstring(L, a->r->body ? a->r->body : "", a->r->len);
+    lua_call(L, 5, 6);
+    return 6;
+}
+
 /* Calls the Lua handler under the lock and builds the reply. */
 static struct MHD_Response *call_handler(struct sim *s, struct MHD_Connection *c, struct req *r,
                                          const char *method, const char *url, unsigned *status,
@@ -417,18 +440,14 @@ static struct MHD_Response *call_handler(struct sim *s, struct MHD_Connection *c
     *arg = 0;
     *latency_ms = 0;
 
+    struct call_args ca = { s, c, r, method, url };
     pthread_mutex_lock(&s->lock);
     lua_State *L = s->L;
     int top = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->handler_ref);
-    lua_pushstring(L, method);
-    lua_pushstring(L, url);
-    const char *q = r->uri ? strchr(r->uri, '?') : NULL;
-    lua_pushstring(L, q ? q + 1 : "");
-    lua_newtable(L);
-    MHD_get_connection_values(c, MHD_HEADER_KIND, push_header, L);
-    lua_pushlstring(L, r->body ? r->body : "", r->len);
-    if (lua_pcall(L, 5, 6, 0) != LUA_OK) {
+    /* Everything that may allocate in L runs protected: a memory error becomes a 500. */
+    lua_pushcfunction(L, call_protected);
+    lua_pushlightuserdata(L, &ca);
+    if (lua_pcall(L, 1, 6, 0) != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
         fprintf(stderr, "ecaphost sim: internal error: %s\n", msg ? msg : "(no message)");
         static const char body[] = "{\"message\":\"simulator internal error\"}";
@@ -443,12 +462,10 @@ static struct MHD_Response *call_handler(struct sim *s, struct MHD_Connection *c
     lua_Integer st = lua_tointeger(L, top + 1);
     *status = (st >= 100 && st <= 599) ? (unsigned)st : 500;
     size_t blen = 0;
-    const char *body = lua_tolstring(L, top + 2, &blen);
-    if (!body) {
-        body = "";
-        blen = 0;
-    }
-    const char *a = lua_tostring(L, top + 4);
+    const char *body = "";
+    if (lua_type(L, top + 2) == LUA_TSTRING)
+        body = lua_tolstring(L, top + 2, &blen);
+    const char *a = lua_type(L, top + 4) == LUA_TSTRING ? lua_tostring(L, top + 4) : NULL;
     if (a && strcmp(a, "hang") == 0)
         *act = ACT_HANG;
     else if (a && strcmp(a, "reset") == 0)

@@ -68,7 +68,7 @@ static struct limits *limits_of(lua_State *L)
 
 const char *limits_message(const struct limits *lim)
 {
-    switch (lim->stop) {
+    switch ((int)lim->stop) {
     case STOP_TIME: return "time limit exceeded (--timeout)";
     case STOP_MEMORY: return "memory limit exceeded (--max-memory)";
     case STOP_SIGINT: return "interrupted (SIGINT)";

@@ -15,7 +15,8 @@ struct limits {
     size_t peak;
     double deadline;         /* monotonic seconds; 0 = none */
     double timeout_s;
-    volatile sig_atomic_t stop; /* enum stop_reason; set by the hook, the allocator, signals */
+    _Atomic int stop;        /* enum stop_reason; set by the hook, the allocator, a signal
+                              * handler and the watchdog thread (lock-free: signal-safe) */
 };
 
 void limits_init(struct limits *lim, size_t max_memory, double timeout_s);

@@ -127,7 +127,13 @@ describe("request: a successful GET", function()
   end)
 
   it("returns nil for a 204", function()
-    pending("the simulator has no endpoint that answers 204 No Content")
+    -- No simulated endpoint answers 204 on its own; a one-shot status fault does.
+    fault('{"mode": "status", "status": 204, "count": 1, "pathPrefix": "/api/v3/meter/1"}')
+    local got = out([[
+      local body, meta = ecap.request("GET", "/api/v3/meter/1")
+      print(body, meta.status)
+    ]])
+    assert.are.equal("nil\t204\n", got)
   end)
 end)
 

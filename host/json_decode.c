@@ -332,6 +332,27 @@ static void push_empty(Decoder *d, int mt)
     lua_setmetatable(d->L, -2);
 }
 
+/* The common start of '[' and '{' (d->p just past it): the depth limit, the empty container
+ * (pushed with its metatable: returns 1), room on the stack. Returns 0 to go on with *pp at
+ * the first token, -1 on error. */
+static int open_container(Decoder *d, const char *open, char close, int mt, const char **pp)
+{
+    const char *p;
+    if (d->depth >= JSON_MAXDEPTH)
+        return dec_fail(d, open, "nesting deeper than %d levels", JSON_MAXDEPTH);
+    p = skip_ws(d->p, d->end);
+    if (p < d->end && *p == close) {
+        d->p = p + 1;
+        push_empty(d, mt);
+        return 1;
+    }
+    if (!lua_checkstack(d->L, DEC_CHUNK + 2))
+        return dec_fail(d, open, "Lua stack overflow");
+    d->depth++;
+    *pp = p;
+    return 0;
+}
+
 /* Moves the `pending` values above the table at slot tbl into t[stored+1..]. */
 static void array_spill(lua_State *L, int tbl, int pending, lua_Integer stored)
 {
@@ -350,17 +371,9 @@ static int dec_array(Decoder *d, const char *open)
     const char *p;
     int base = lua_gettop(L), pending = 0, tbl = 0;
     lua_Integer stored = 0;
-    if (d->depth >= JSON_MAXDEPTH)
-        return dec_fail(d, open, "nesting deeper than %d levels", JSON_MAXDEPTH);
-    p = skip_ws(d->p, d->end);
-    if (p < d->end && *p == ']') {
-        d->p = p + 1;
-        push_empty(d, d->mt_array);
-        return 0;
-    }
-    if (!lua_checkstack(L, DEC_CHUNK + 2))
-        return dec_fail(d, open, "Lua stack overflow");
-    d->depth++;
+    int r = open_container(d, open, ']', d->mt_array, &p);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
     for (;;) {
         if (dec_value(d) != 0)
             return -1;
@@ -417,17 +430,9 @@ static int dec_object(Decoder *d, const char *open)
     lua_State *L = d->L;
     const char *p;
     int base = lua_gettop(L), pending = 0, tbl = 0;
-    if (d->depth >= JSON_MAXDEPTH)
-        return dec_fail(d, open, "nesting deeper than %d levels", JSON_MAXDEPTH);
-    p = skip_ws(d->p, d->end);
-    if (p < d->end && *p == '}') {
-        d->p = p + 1;
-        push_empty(d, d->mt_object);
-        return 0;
-    }
-    if (!lua_checkstack(L, DEC_CHUNK + 2))
-        return dec_fail(d, open, "Lua stack overflow");
-    d->depth++;
+    int r = open_container(d, open, '}', d->mt_object, &p);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
     for (;;) {
         if (p >= d->end || *p != '"')
             return dec_unexpected(d, p);

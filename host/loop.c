@@ -1,4 +1,5 @@
 /* The event loop: ready queue of tasks, timers, and the curl multi handle. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,8 +63,6 @@ struct loop *loop_new(lua_State *L, const struct config *cfg, struct limits *lim
     /* One connection per host is reused across calls; parallel calls open more, capped. */
     curl_multi_setopt(lp->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)(cfg->max_in_flight > 0 ? cfg->max_in_flight : 64));
     curl_multi_setopt(lp->multi, CURLMOPT_MAXCONNECTS, (long)(cfg->max_in_flight > 0 ? cfg->max_in_flight : 64));
-    lua_pushlightuserdata(L, lp);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
     *(struct task **)lua_getextraspace(L) = NULL;
     return lp;
 oom:
@@ -71,9 +70,16 @@ oom:
     if (lp) {
         if (lp->multi)
             curl_multi_cleanup(lp->multi);
+        curl_slist_free_all(lp->common_headers);
         free(lp);
     }
     return NULL;
+}
+
+void loop_attach(struct loop *lp)
+{
+    lua_pushlightuserdata(lp->L, lp);
+    lua_rawsetp(lp->L, LUA_REGISTRYINDEX, &LOOP_KEY);
 }
 
 void loop_free(struct loop *lp)

@@ -93,8 +93,13 @@ static int message(lua_State *L)
     return 1;
 }
 
+/* Under lua_pcall: everything that writes to the new state before the script runs. */
 static int setup(lua_State *L)
 {
+    struct host *h = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    host_set(L, h);
+    loop_attach(h->loop);
     return sandbox_open(L);
 }
 
@@ -136,14 +141,14 @@ static int run_chunk(struct config *cfg, const char *path, const char *source, i
     limits_hook(L);
     h.cfg = cfg;
     h.script_dir = dirname(dir_copy);
-    host_set(L, &h);
     if (!(lp = loop_new(L, cfg, &lim, err, sizeof err))) {
         fprintf(stderr, "ecaphost: %s\n", err);
         goto done;
     }
     h.loop = lp;
     lua_pushcfunction(L, setup);
-    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    lua_pushlightuserdata(L, &h);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
         fprintf(stderr, "ecaphost: cannot set up the sandbox: %s\n", lua_tostring(L, -1));
         goto done;
     }

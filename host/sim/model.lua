@@ -6,25 +6,11 @@ local C = require "sim.check"
 local F = require "sim.filter"
 local Formula = require "sim.formula"
 
-local NULL = json.null
-local clock = package.loaded["sim.clock"] or {
-  mono = function() return os.time() end,
-  wall = function() return os.time() end,
-}
+local clock = require "sim.clock"
 
--- An empty JSON object (not an empty list).
-local function obj(t)
-  t = t or {}
-  if type(json.object) == "function" then return json.object(t) end
-  if type(json.object) == "table" then return setmetatable(t, json.object) end
-  return t
-end
-local function arr(t)
-  t = t or {}
-  if type(json.array) == "function" then return json.array(t) end
-  if type(json.array) == "table" then return setmetatable(t, json.array) end
-  return t
-end
+local NULL = json.null
+-- obj() encodes as {} and arr() as [] even when empty.
+local obj, arr = json.object, json.array
 
 local function nz(v) if v == nil then return NULL end return v end
 
@@ -690,6 +676,4 @@ function Model:state()
 end
 
 Model.now_text = now_text
-Model.obj = obj
-Model.arr = arr
 return Model

@@ -10,12 +10,10 @@ local json = require "json"
 local C = require "sim.check"
 local F = require "sim.filter"
 local Model = require "sim.model"
+local clock = require "sim.clock"
 
 local NULL = json.null
-local clock = package.loaded["sim.clock"] or {
-  mono = function() return os.time() end,
-  wall = function() return os.time() end,
-}
+local arr = json.array
 
 local M = {}
 
@@ -83,7 +81,7 @@ local function paged(list, query, view)
   local out = {}
   local first = (number - 1) * size + 1
   for i = first, math.min(total, first + size - 1) do out[#out + 1] = view(list[i]) end
-  return reply(200, Model.arr(out), {
+  return reply(200, arr(out), {
     PageNumber = tostring(number), PageSize = tostring(size),
     TotalNumberOfRecords = tostring(total), TotalPages = tostring(pages),
   })
@@ -128,7 +126,7 @@ function H.meter_groups(req, p)
   for _, gid in ipairs(model:group_ids_of_meter(r.meterId)) do
     out[#out + 1] = model:group_response(model.groups[gid])
   end
-  return reply(200, Model.arr(out))
+  return reply(200, arr(out))
 end
 
 function H.list_groups(req)
@@ -152,7 +150,7 @@ function H.refresh_groups()
     local g = model.groups[gid]
     if g.kind == "user" then out[#out + 1] = model:group_response(model:refresh_group(g)) end
   end
-  return reply(200, Model.arr(out))
+  return reply(200, arr(out))
 end
 
 function H.edit_account_meter(req, p)
@@ -210,7 +208,7 @@ end
 function H.savings_filters()
   local out = {}
   for i, f in ipairs(F.meter_fields) do out[i] = F.response(f) end
-  return reply(200, Model.arr(out))
+  return reply(200, arr(out))
 end
 
 function H.list_tasks(req)
@@ -304,7 +302,7 @@ end
 local function faults_view()
   local out = {}
   for i, f in ipairs(faults) do out[i] = fault_view(f) end
-  return { faults = Model.arr(out) }
+  return { faults = arr(out) }
 end
 
 function H.add_fault(req)
@@ -336,7 +334,7 @@ function H.clear_faults()
 end
 
 function H.list_requests(req)
-  local out = Model.arr(requests)
+  local out = arr(requests)
   local r = reply(200, out)
   if C.query_bool(req.query, "clear") then requests = {} end
   return r
@@ -344,7 +342,7 @@ end
 
 function H.clear_requests()
   requests = {}
-  return reply(200, Model.arr())
+  return reply(200, arr())
 end
 
 local function runtime_view()
@@ -510,7 +508,7 @@ local function record(req, key_present, key_ok)
   if #body > 65536 then body = body:sub(1, 65536) end
   local rec = {
     seq = seq, time = Model.now_text(), method = req.method, path = req.path, query = req.rawquery,
-    headers = Model.obj(headers), apiKeyPresent = key_present, apiKeyAccepted = key_ok, body = body,
+    headers = json.object(headers), apiKeyPresent = key_present, apiKeyAccepted = key_ok, body = body,
   }
   requests[#requests + 1] = rec
   if #requests > MAX_RECORDED then table.remove(requests, 1) end

@@ -18,8 +18,6 @@ end
 
 function C.bad(fmt, ...) C.fail(400, fmt, ...) end
 
-function C.is_null(v) return v == nil or v == NULL end
-
 -- Arrays decoded by the project codec carry a shared metatable; the one of "[]" tells us which.
 local ARRAY_MT = getmetatable(json.decode("[]"))
 
@@ -103,6 +101,11 @@ function C.date_key(s)
   if s == nil or s == NULL then return nil end
   local _, key = C.parse_date(s)
   return key
+end
+
+-- A wall-clock time (seconds since the epoch) as the service writes date-times: UTC, no zone.
+function C.time_text(t)
+  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t))
 end
 
 local MIN_KEY, MAX_KEY = "1899-12-31T00:00:00", "3000-01-01T00:00:00"

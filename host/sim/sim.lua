@@ -167,6 +167,10 @@ function H.edit_account_meter(req, p)
   return reply(200, model:account_meter_response(am), { ["X-Sim-Deleted-Bills"] = tostring(deleted) })
 end
 
+local SETTINGS = { "attemptCoolingAdjustment", "attemptHeatingAdjustment", "numBaselineMonths",
+                   "baselineStartDate", "coolingNeededAbove", "heatingNeededBelow",
+                   "includeMeterInCostAvoidance", "savingsStartDate" }
+
 function H.bulk_settings(req)
   local b = json_body(req)
   local filters = C.array(b, "filters", "defined") or {}
@@ -195,7 +199,7 @@ function H.bulk_settings(req)
     savingsStartDate = C.date_field(b, "savingsStartDate", "defined"),
   }
   if next(s) == nil then
-    C.bad("settings: at least one of %s must not be null", table.concat(Model.SETTINGS, ", "))
+    C.bad("settings: at least one of %s must not be null", table.concat(SETTINGS, ", "))
   end
   if s.coolingNeededAbove and s.heatingNeededBelow and s.coolingNeededAbove < s.heatingNeededBelow then
     C.bad("coolingNeededAbove: must be greater than or equal to heatingNeededBelow (%d < %d)",
@@ -374,7 +378,7 @@ end
 local function load_model()
   local ok, data = pcall(json.decode, data_text)
   if not ok or data == nil then error("data: not valid JSON: " .. tostring(ok and "empty" or data), 0) end
-  model = Model.new(data, config)
+  model = Model.new(data)
 end
 
 function H.reset()
@@ -507,7 +511,7 @@ local function record(req, key_present, key_ok)
   local body = req.body or ""
   if #body > 65536 then body = body:sub(1, 65536) end
   local rec = {
-    seq = seq, time = Model.now_text(), method = req.method, path = req.path, query = req.rawquery,
+    seq = seq, time = C.time_text(clock.wall()), method = req.method, path = req.path, query = req.rawquery,
     headers = json.object(headers), apiKeyPresent = key_present, apiKeyAccepted = key_ok, body = body,
   }
   requests[#requests + 1] = rec

@@ -1,18 +1,12 @@
 /* The fs module: file access for scripts, limited to the directories granted with
- * --allow-read DIR / --allow-write DIR. Without a grant a script touches no file.
- *
- * Every path is resolved with realpath(3) and must land inside a granted directory (the
- * config holds their realpaths), so neither `..` nor a symlink leads out. A file that does
- * not exist yet (write, append) is resolved through its parent directory: realpath of the
- * parent, then a final component that is a plain name. Reading needs a read or a write grant,
- * writing a write grant. Refusals raise error tables of kind "sandbox", OS failures kind "io";
- * both name the path the script gave.
+ * --allow-read DIR / --allow-write DIR (see fs_resolve.c). Without a grant a script touches no
+ * file.
  *
  * No file descriptor outlives a call except the one of an fs.lines iterator, which a
  * userdata owns (closed at end of file, by __close when a for loop is left, or by __gc).
  * Descriptors are opened only after every Lua allocation that could raise, or are owned by
  * a to-be-closed userdata while Lua code runs. */
-#define _XOPEN_SOURCE 700 /* realpath */
+#define _XOPEN_SOURCE 700 /* fdopen, O_NOFOLLOW */
 #include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
@@ -27,267 +21,95 @@
 #include <lauxlib.h>
 
 #include "config.h"
-#include "errors.h"
-#include "host.h"
+#include "fs_private.h"
 #include "libs.h"
 
-#define FS_FILE_MT "ecap.fs.file"
-#define FS_DIR_MT "ecap.fs.dir"
+#define FS_HANDLE_MT "ecap.fs.handle"
 #define FS_CHUNK 65536
-#define FS_PATH_MAX 4096 /* longest resolved path handled (Linux's PATH_MAX) */
 
 #ifndef O_CLOEXEC
 #define O_CLOEXEC 0
 #endif
 
-enum access { ACC_READ, ACC_WRITE };
-
-/* What resolve() found. */
-enum found {
-    FOUND_FILE,    /* path exists; real is its realpath */
-    FOUND_MISSING, /* path does not exist but its parent does; real = realpath(parent)/name */
-    FOUND_NOTHING, /* path cannot be resolved (errno in *err); the nearest existing ancestor is
-                    * inside a grant, so saying why leaks nothing */
-};
-
-/* ---- grants ----------------------------------------------------------------------------- */
-
-static const struct config *cfg_of(lua_State *L)
-{
-    struct host *h = host_get(L);
-    return h ? h->cfg : NULL;
-}
-
-static int under(const char *real, const char *dir)
-{
-    size_t n = strlen(dir);
-    if (n == 1 && dir[0] == '/')
-        return 1;
-    while (n > 1 && dir[n - 1] == '/')
-        n--;
-    return strncmp(real, dir, n) == 0 && (real[n] == '\0' || real[n] == '/');
-}
-
-static int under_any(const char *real, char *const *dirs, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (dirs[i] && under(real, dirs[i]))
-            return 1;
-    return 0;
-}
-
-static int granted(lua_State *L, const char *real, enum access acc)
-{
-    const struct config *c = cfg_of(L);
-    if (!c)
-        return 0;
-    if (under_any(real, c->write_dirs, c->n_write_dirs))
-        return 1;
-    return acc == ACC_READ && under_any(real, c->read_dirs, c->n_read_dirs);
-}
-
-/* Raises a table of kind, with message "fname: given: what" and a path field. */
-static int fs_fail(lua_State *L, const char *kind, const char *fname, const char *given,
-                   const char *what)
-{
-    err_push(L, kind, "%s: %s: %s", fname, given, what);
-    lua_pushstring(L, given);
-    lua_setfield(L, -2, "path");
-    return lua_error(L);
-}
-
-static int fs_io_fail(lua_State *L, const char *fname, const char *given, int e)
-{
-    return fs_fail(L, "io", fname, given, strerror(e));
-}
-
-static int refuse(lua_State *L, const char *fname, const char *given, const char *real,
-                  enum access acc)
-{
-    const char *rule = acc == ACC_WRITE ? "--allow-write" : "--allow-read";
-    const struct config *c = cfg_of(L);
-    int none = !c || (acc == ACC_WRITE ? c->n_write_dirs == 0
-                                       : c->n_read_dirs + c->n_write_dirs == 0);
-    if (none)
-        err_push(L, "sandbox", "%s: %s: no directory is granted for %s (%s DIR)", fname, given,
-                 acc == ACC_WRITE ? "writing" : "reading", rule);
-    else if (real && strcmp(real, given) != 0)
-        err_push(L, "sandbox", "%s: %s (%s) is outside the granted directories (%s)", fname,
-                 given, real, rule);
-    else
-        err_push(L, "sandbox", "%s: %s is outside the granted directories (%s)", fname, given,
-                 rule);
-    lua_pushstring(L, given);
-    lua_setfield(L, -2, "path");
-    lua_pushstring(L, rule);
-    lua_setfield(L, -2, "rule");
-    return lua_error(L);
-}
-
-/* ---- path resolution -------------------------------------------------------------------- */
-
-/* Splits path into parent directory (into dir) and final component. Trailing slashes stay
- * part of the name, which is then empty. Returns a pointer to the name inside path. */
-static const char *split(const char *path, char *dir)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        strcpy(dir, ".");
-        return path;
-    }
-    if (slash == path) {
-        strcpy(dir, "/");
-    } else {
-        memcpy(dir, path, (size_t)(slash - path));
-        dir[slash - path] = '\0';
-    }
-    return slash + 1;
-}
-
-/* realpath(3) into out (FS_PATH_MAX bytes), without relying on PATH_MAX. No Lua calls. */
-static char *real_path(const char *path, char *out)
-{
-    char *r = realpath(path, NULL);
-    if (!r)
-        return NULL;
-    if (strlen(r) >= FS_PATH_MAX) {
-        free(r);
-        errno = ENAMETOOLONG;
-        return NULL;
-    }
-    strcpy(out, r);
-    free(r);
-    return out;
-}
-
-/* realpath of the nearest existing ancestor of path, into real. Never fails: "." or "/" at
- * worst (or "" when even the working directory cannot be resolved, which no grant covers). */
-static void nearest_ancestor(const char *path, char *real)
-{
-    char cur[FS_PATH_MAX], dir[FS_PATH_MAX];
-    strcpy(cur, path);
-    for (;;) {
-        if (real_path(cur, real))
-            return;
-        if (strcmp(cur, ".") == 0 || strcmp(cur, "/") == 0) {
-            real[0] = '\0';
-            return;
-        }
-        split(cur, dir);
-        strcpy(cur, dir);
-    }
-}
-
-static int plain_name(const char *name)
-{
-    return name[0] != '\0' && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
-}
-
-/* Resolves given for acc, into real (FS_PATH_MAX bytes). Raises when the path is refused. */
-static enum found resolve(lua_State *L, const char *fname, const char *given, size_t len,
-                          enum access acc, char *real, int *err)
-{
-    char dir[FS_PATH_MAX];
-    const char *name;
-    int e;
-    if (len == 0)
-        return fs_fail(L, "io", fname, "\"\"", "empty path"), FOUND_NOTHING;
-    if (strlen(given) != len)
-        return fs_fail(L, "io", fname, given, "path contains a NUL byte"), FOUND_NOTHING;
-    if (len >= FS_PATH_MAX)
-        return fs_io_fail(L, fname, given, ENAMETOOLONG), FOUND_NOTHING;
-    if (real_path(given, real)) {
-        if (!granted(L, real, acc))
-            refuse(L, fname, given, real, acc);
-        return FOUND_FILE;
-    }
-    e = errno;
-    name = split(given, dir);
-    if (e == ENOENT && plain_name(name) && real_path(dir, real)) {
-        size_t n = strlen(real);
-        if (n + 1 + strlen(name) >= FS_PATH_MAX)
-            return fs_io_fail(L, fname, given, ENAMETOOLONG), FOUND_NOTHING;
-        if (n > 1)
-            real[n++] = '/';
-        strcpy(real + n, name);
-        if (!granted(L, real, acc))
-            refuse(L, fname, given, real, acc);
-        return FOUND_MISSING;
-    }
-    /* Unresolvable: decide between refusal and OS error on the part that does exist, so an
-     * error never tells what lies outside the grants. */
-    nearest_ancestor(given, real);
-    if (!real[0] || !granted(L, real, acc))
-        refuse(L, fname, given, NULL, acc);
-    *err = e;
-    return FOUND_NOTHING;
-}
-
-/* Resolves a path that must exist (read, lines, list); raises otherwise. */
-static void resolve_existing(lua_State *L, const char *fname, int arg, enum access acc,
-                             char *real)
-{
-    size_t len;
-    const char *given = luaL_checklstring(L, arg, &len);
-    int e = ENOENT;
-    if (resolve(L, fname, given, len, acc, real, &e) != FOUND_FILE)
-        fs_io_fail(L, fname, given, e);
-}
-
 /* ---- descriptors owned by userdata ------------------------------------------------------- */
 
+/* An open file or directory, owned by a userdata so that an error raised meanwhile still closes
+ * it (to-be-closed slot, __gc). At most one of the two is set. */
 typedef struct {
     FILE *f;
-} fs_file;
+    DIR *d;
+} fs_handle;
 
-static int file_close(lua_State *L)
+static int handle_close(lua_State *L)
 {
-    fs_file *p = luaL_checkudata(L, 1, FS_FILE_MT);
-    if (p->f) {
-        fclose(p->f);
-        p->f = NULL;
+    fs_handle *h = luaL_checkudata(L, 1, FS_HANDLE_MT);
+    if (h->f) {
+        fclose(h->f);
+        h->f = NULL;
+    }
+    if (h->d) {
+        closedir(h->d);
+        h->d = NULL;
     }
     return 0;
 }
 
-/* Opens real for reading: regular files only (a FIFO would block, a device never ends). */
-static int open_regular(const char *real, int *err, off_t *size)
+/* Pushes a new handle with nothing open yet: created before any descriptor, so that this
+ * allocation cannot fail with one open. */
+static fs_handle *new_handle(lua_State *L)
 {
-    struct stat st;
-    int fd = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        *err = errno;
-        return -1;
-    }
-    if (fstat(fd, &st) != 0) {
-        *err = errno;
-        close(fd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        *err = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-        close(fd);
-        return -1;
-    }
-    *size = st.st_size;
-    return fd;
+    fs_handle *h = lua_newuserdatauv(L, sizeof *h, 0);
+    h->f = NULL;
+    h->d = NULL;
+    luaL_setmetatable(L, FS_HANDLE_MT);
+    return h;
 }
 
-static void not_regular(lua_State *L, const char *fname, const char *given, int e)
+/* Raises the io error for errno e; EINVAL stands for "not a regular file" (open_file,
+ * fs_append_to). */
+static int os_fail(lua_State *L, const char *fname, const char *given, int e)
 {
     if (e == EINVAL)
-        fs_fail(L, "io", fname, given, "not a regular file");
-    fs_io_fail(L, fname, given, e);
+        return fs_fail(L, "io", fname, given, "not a regular file");
+    return fs_io_fail(L, fname, given, e);
 }
+
+/* Opens real for reading into h->f: regular files only (a FIFO would block, a device never
+ * ends). Raises on failure; returns the file's size. */
+static off_t open_file(lua_State *L, fs_handle *h, const char *fname, const char *given,
+                       const char *real)
+{
+    struct stat st;
+    int e;
+    int fd = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return os_fail(L, fname, given, errno);
+    if (fstat(fd, &st) != 0)
+        e = errno;
+    else if (!S_ISREG(st.st_mode))
+        e = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    else if ((h->f = fdopen(fd, "rb")) == NULL)
+        e = errno;
+    else
+        return st.st_size;
+    close(fd);
+    return os_fail(L, fname, given, e);
+}
+
+/* ---- fs.read ---------------------------------------------------------------------------- */
 
 /* Size limit for a file read into the Lua state: the memory limit, if any. */
 static size_t read_cap(lua_State *L)
 {
-    const struct config *c = cfg_of(L);
+    const struct config *c = fs_config(L);
     return c && c->max_memory ? c->max_memory : (size_t)-1;
 }
 
-/* ---- fs.read ---------------------------------------------------------------------------- */
+static int fail_too_large(lua_State *L, const char *given)
+{
+    return fs_fail(L, "sandbox", "fs.read", given,
+                   "file is larger than the memory limit (--max-memory)");
+}
 
 static int fs_read(lua_State *L)
 {
@@ -295,44 +117,25 @@ static int fs_read(lua_State *L)
     const char *given = luaL_checkstring(L, 1);
     size_t cap = read_cap(L), total = 0;
     luaL_Buffer b;
-    fs_file *p;
-    off_t size = 0;
-    int fd, e = 0;
-    resolve_existing(L, "fs.read", 1, ACC_READ, real);
+    fs_handle *h;
+    fs_resolve_existing(L, "fs.read", 1, ACC_READ, real);
     lua_settop(L, 1);
-    /* The userdata first, so that creating it cannot fail with a descriptor open. */
-    p = lua_newuserdatauv(L, sizeof *p, 0);
-    p->f = NULL;
-    luaL_setmetatable(L, FS_FILE_MT);
+    h = new_handle(L);
     lua_toclose(L, 2);
-    fd = open_regular(real, &e, &size);
-    if (fd < 0)
-        not_regular(L, "fs.read", given, e);
-    if ((uintmax_t)size > cap) {
-        close(fd);
-        return fs_fail(L, "sandbox", "fs.read", given,
-                       "file is larger than the memory limit (--max-memory)");
-    }
-    p->f = fdopen(fd, "rb");
-    if (!p->f) {
-        e = errno;
-        close(fd);
-        fs_io_fail(L, "fs.read", given, e);
-    }
+    if ((uintmax_t)open_file(L, h, "fs.read", given, real) > cap)
+        return fail_too_large(L, given);
     luaL_buffinit(L, &b);
     for (;;) {
         char *dst = luaL_prepbuffsize(&b, FS_CHUNK);
-        size_t n = fread(dst, 1, FS_CHUNK, p->f);
+        size_t n = fread(dst, 1, FS_CHUNK, h->f);
         luaL_addsize(&b, n);
         total += n;
-        if (total > cap) {
-            return fs_fail(L, "sandbox", "fs.read", given,
-                           "file is larger than the memory limit (--max-memory)");
-        }
+        if (total > cap) /* the file grew since it was opened */
+            return fail_too_large(L, given);
         if (n < FS_CHUNK)
             break;
     }
-    if (ferror(p->f))
+    if (ferror(h->f))
         fs_io_fail(L, "fs.read", given, EIO);
     luaL_pushresult(&b);
     return 1; /* the to-be-closed slot closes the file */
@@ -340,93 +143,14 @@ static int fs_read(lua_State *L)
 
 /* ---- fs.write, fs.append ------------------------------------------------------------------ */
 
-static int write_all(int fd, const char *s, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, s, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        s += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Writes real atomically: a temporary file in the same directory, written, fsynced, given the
- * mode of the file it replaces, renamed over it; then the directory is fsynced. Returns 0 or
- * an errno; on failure the temporary file is gone and the old file untouched. No Lua calls. */
-static int write_atomic(const char *real, const char *text, size_t len, int exists)
-{
-    static unsigned long seq;
-    char tmp[FS_PATH_MAX + 64], dir[FS_PATH_MAX];
-    const char *name = split(real, dir);
-    struct stat st;
-    int fd = -1, e = 0, dfd;
-    for (int tries = 0; fd < 0 && tries < 100; tries++) {
-        int n = snprintf(tmp, sizeof tmp, "%s/.%.64s.%ld.%lu.tmp", strcmp(dir, "/") ? dir : "",
-                         name, (long)getpid(), ++seq);
-        if (n < 0 || (size_t)n >= sizeof tmp)
-            return ENAMETOOLONG;
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST)
-            return errno;
-    }
-    if (fd < 0)
-        return EEXIST;
-    if (exists && stat(real, &st) == 0 && fchmod(fd, st.st_mode & 07777) != 0)
-        e = errno;
-    if (!e && write_all(fd, text, len) != 0)
-        e = errno;
-    if (!e && fsync(fd) != 0)
-        e = errno;
-    if (close(fd) != 0 && !e)
-        e = errno;
-    if (!e && rename(tmp, real) != 0)
-        e = errno;
-    if (e) {
-        unlink(tmp);
-        return e;
-    }
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd); /* best effort: the rename itself is done */
-        close(dfd);
-    }
-    return 0;
-}
-
-/* Appends to real, creating it if missing (O_EXCL: a symlink planted meanwhile is not
- * followed). Returns 0 or an errno (EINVAL: not a regular file). No Lua calls. */
-static int append_to(const char *real, const char *text, size_t len, int exists)
-{
-    struct stat st;
-    int e = 0;
-    int flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-    int fd = open(real, exists ? flags : flags | O_CREAT | O_EXCL, 0666);
-    if (fd < 0)
-        return errno;
-    if (fstat(fd, &st) != 0)
-        e = errno;
-    else if (!S_ISREG(st.st_mode))
-        e = EINVAL;
-    if (!e && write_all(fd, text, len) != 0)
-        e = errno;
-    if (close(fd) != 0 && !e)
-        e = errno;
-    return e;
-}
-
 /* Resolves argument 1 for writing; refuses a dangling symlink (its target is unknown). */
-static enum found resolve_for_write(lua_State *L, const char *fname, char *real)
+static enum fs_found resolve_for_write(lua_State *L, const char *fname, char *real)
 {
     size_t len;
     const char *given = luaL_checklstring(L, 1, &len);
     struct stat st;
     int e = ENOENT;
-    enum found f = resolve(L, fname, given, len, ACC_WRITE, real, &e);
+    enum fs_found f = fs_resolve(L, fname, given, len, ACC_WRITE, real, &e);
     if (f == FOUND_NOTHING)
         fs_io_fail(L, fname, given, e);
     if (f == FOUND_MISSING && lstat(real, &st) == 0)
@@ -454,11 +178,9 @@ static int fs_write_common(lua_State *L, const char *fname, int append)
     /* The rename would replace a read-only file: honour its mode as an in-place write would */
     if (exists && !append && access(real, W_OK) != 0)
         fs_io_fail(L, fname, given, errno);
-    e = append ? append_to(real, text, len, exists) : write_atomic(real, text, len, exists);
-    if (e == EINVAL)
-        fs_fail(L, "io", fname, given, "not a regular file");
+    e = append ? fs_append_to(real, text, len, exists) : fs_write_atomic(real, text, len, exists);
     if (e)
-        fs_io_fail(L, fname, given, e);
+        os_fail(L, fname, given, e);
     return 0;
 }
 
@@ -494,21 +216,21 @@ static int read_line(lua_State *L, FILE *f)
 
 static int lines_iter(lua_State *L)
 {
-    fs_file *p = luaL_checkudata(L, lua_upvalueindex(1), FS_FILE_MT);
-    if (!p->f) {
+    fs_handle *h = luaL_checkudata(L, lua_upvalueindex(1), FS_HANDLE_MT);
+    int failed;
+    if (!h->f) {
         lua_pushnil(L);
         return 1;
     }
-    if (read_line(L, p->f))
+    if (read_line(L, h->f))
         return 1;
-    if (ferror(p->f)) {
-        fclose(p->f);
-        p->f = NULL;
+    failed = ferror(h->f);
+    fclose(h->f); /* at end of file, not only when the loop is left */
+    h->f = NULL;
+    if (failed) {
         lua_pushvalue(L, lua_upvalueindex(2));
         fs_io_fail(L, "fs.lines", lua_tostring(L, -1), EIO);
     }
-    fclose(p->f);
-    p->f = NULL;
     lua_pushnil(L);
     return 1;
 }
@@ -518,29 +240,17 @@ static int fs_lines(lua_State *L)
 {
     char real[FS_PATH_MAX];
     const char *given = luaL_checkstring(L, 1);
-    fs_file *p;
-    off_t size = 0;
-    int fd, e = 0;
-    resolve_existing(L, "fs.lines", 1, ACC_READ, real);
+    fs_handle *h;
+    fs_resolve_existing(L, "fs.lines", 1, ACC_READ, real);
     lua_settop(L, 1);
-    p = lua_newuserdatauv(L, sizeof *p, 0);
-    p->f = NULL;
-    luaL_setmetatable(L, FS_FILE_MT);
+    h = new_handle(L);
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 1);
     lua_pushcclosure(L, lines_iter, 2); /* may raise: nothing open yet */
     lua_pushnil(L);
     lua_pushnil(L);
     lua_pushvalue(L, 2);
-    fd = open_regular(real, &e, &size);
-    if (fd < 0)
-        not_regular(L, "fs.lines", given, e);
-    p->f = fdopen(fd, "rb");
-    if (!p->f) {
-        e = errno;
-        close(fd);
-        fs_io_fail(L, "fs.lines", given, e);
-    }
+    open_file(L, h, "fs.lines", given, real);
     return 4;
 }
 
@@ -552,22 +262,8 @@ static int fs_exists(lua_State *L)
     size_t len;
     const char *given = luaL_checklstring(L, 1, &len);
     int e = 0;
-    lua_pushboolean(L, resolve(L, "fs.exists", given, len, ACC_READ, real, &e) == FOUND_FILE);
+    lua_pushboolean(L, fs_resolve(L, "fs.exists", given, len, ACC_READ, real, &e) == FOUND_FILE);
     return 1;
-}
-
-typedef struct {
-    DIR *d;
-} fs_dir;
-
-static int dir_close(lua_State *L)
-{
-    fs_dir *p = luaL_checkudata(L, 1, FS_DIR_MT);
-    if (p->d) {
-        closedir(p->d);
-        p->d = NULL;
-    }
-    return 0;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -604,19 +300,17 @@ static int fs_list(lua_State *L)
     const char *given = luaL_checkstring(L, 1);
     struct dirent *ent;
     lua_Integer n = 0;
-    fs_dir *p;
-    resolve_existing(L, "fs.list", 1, ACC_READ, real);
+    fs_handle *h;
+    fs_resolve_existing(L, "fs.list", 1, ACC_READ, real);
     lua_settop(L, 1);
-    p = lua_newuserdatauv(L, sizeof *p, 0);
-    p->d = NULL;
-    luaL_setmetatable(L, FS_DIR_MT);
+    h = new_handle(L);
     lua_toclose(L, 2);
     lua_newtable(L); /* 3 */
-    p->d = opendir(real);
-    if (!p->d)
+    h->d = opendir(real);
+    if (!h->d)
         return fs_io_fail(L, "fs.list", given, errno);
     errno = 0;
-    while ((ent = readdir(p->d)) != NULL) {
+    while ((ent = readdir(h->d)) != NULL) {
         if (strcmp(ent->d_name, ".") != 0 && strcmp(ent->d_name, "..") != 0) {
             lua_pushstring(L, ent->d_name);
             lua_rawseti(L, 3, ++n);
@@ -636,23 +330,17 @@ static const luaL_Reg fs_funcs[] = {
     {"exists", fs_exists}, {"list", fs_list},   {NULL, NULL},
 };
 
-static void make_mt(lua_State *L, const char *name, lua_CFunction close)
+int fs_open(lua_State *L)
 {
-    if (luaL_newmetatable(L, name)) {
-        lua_pushcfunction(L, close);
+    if (luaL_newmetatable(L, FS_HANDLE_MT)) {
+        lua_pushcfunction(L, handle_close);
         lua_setfield(L, -2, "__close");
-        lua_pushcfunction(L, close);
+        lua_pushcfunction(L, handle_close);
         lua_setfield(L, -2, "__gc");
         lua_pushliteral(L, "fs.file");
         lua_setfield(L, -2, "__metatable");
     }
     lua_pop(L, 1);
-}
-
-int fs_open(lua_State *L)
-{
-    make_mt(L, FS_FILE_MT, file_close);
-    make_mt(L, FS_DIR_MT, dir_close);
     luaL_newlib(L, fs_funcs);
     return 1;
 }

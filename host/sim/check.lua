@@ -191,19 +191,17 @@ function C.date_field(body, field, how, path)
   return (C.date(name, v))
 end
 
-function C.object(body, field, how, path)
-  local v, name = presence(body, field, how, path)
-  if v == nil then return nil end
-  if not C.is_object(v) then C.bad("%s: must be a JSON object", name) end
-  return v
+local function container(is, what)
+  return function(body, field, how, path)
+    local v, name = presence(body, field, how, path)
+    if v == nil then return nil end
+    if not is(v) then C.bad("%s: must be a JSON %s", name, what) end
+    return v
+  end
 end
 
-function C.array(body, field, how, path)
-  local v, name = presence(body, field, how, path)
-  if v == nil then return nil end
-  if not C.is_array(v) then C.bad("%s: must be a JSON array", name) end
-  return v
-end
+C.object = container(C.is_object, "object")
+C.array = container(C.is_array, "array")
 
 -- Query flag: true/false (any case); nil when absent.
 function C.query_bool(query, field)

@@ -68,26 +68,21 @@ function Formula.parse(src)
       fail("expected a number, a meter reference {id} or '('")
     end
   end
-  local function term()
-    factor()
-    while true do
-      skip()
-      local c = src:sub(pos, pos)
-      if c ~= "*" and c ~= "/" then return end
-      pos = pos + 1
-      factor()
+  -- operand { (op1 | op2) operand }
+  local function chain(operand, op1, op2)
+    return function()
+      operand()
+      while true do
+        skip()
+        local c = src:sub(pos, pos)
+        if c ~= op1 and c ~= op2 then return end
+        pos = pos + 1
+        operand()
+      end
     end
   end
-  function expr()
-    term()
-    while true do
-      skip()
-      local c = src:sub(pos, pos)
-      if c ~= "+" and c ~= "-" then return end
-      pos = pos + 1
-      term()
-    end
-  end
+  local term = chain(factor, "*", "/")
+  expr = chain(term, "+", "-")
 
   local ok, err = pcall(function()
     expr()

@@ -192,12 +192,7 @@ end
 
 -- Relationships of a meter, oldest first.
 function Model:account_meters_of(meterId)
-  local out = {}
-  for _, id in ipairs(self.am_order) do
-    local am = self.accountMeters[id]
-    if am.meterId == meterId then out[#out + 1] = am end
-  end
-  return out
+  return self:list(self.am_order, self.accountMeters, function(_, am) return am.meterId == meterId end)
 end
 
 -- ---- groups ------------------------------------------------------------------------------

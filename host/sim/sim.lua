@@ -110,15 +110,27 @@ end
 -- ---- endpoints ---------------------------------------------------------------------------
 local H = {}
 
-function H.get_meter(req, p)
-  return reply(200, model:meter_response(model:meter(C.id("meterId", p.meterId))))
+-- GET of one record: its id from the path, found (or 404) and shown.
+local function get_one(id_name, find, view)
+  return function(_, p)
+    return reply(200, view(model, find(model, C.id(id_name, p[id_name]))))
+  end
 end
 
-function H.list_meters(req)
-  local pred = filter_of(F.meter, req.query)
-  local list = model:list(model.meter_order, model.meters, pred)
-  return paged(list, req.query, function(r) return model:meter_response(r) end)
+-- GET of a list: the records that pass the `filter` query, one page of them, each shown.
+local function get_list(fields, order_key, records_key, view)
+  return function(req)
+    local list = model:list(model[order_key], model[records_key], filter_of(fields, req.query))
+    return paged(list, req.query, function(r) return view(model, r) end)
+  end
 end
+
+H.get_meter = get_one("meterId", Model.meter, Model.meter_response)
+H.list_meters = get_list(F.meter, "meter_order", "meters", Model.meter_response)
+H.get_group = get_one("meterGroupId", Model.group, Model.group_response)
+H.list_groups = get_list(F.group, "group_order", "groups", Model.group_response)
+H.get_task = get_one("taskId", Model.task, Model.task_response)
+H.list_tasks = get_list(F.task, "task_order", "tasks", Model.task_response)
 
 function H.meter_groups(req, p)
   local r = model:meter(C.id("meterId", p.meterId))
@@ -127,16 +139,6 @@ function H.meter_groups(req, p)
     out[#out + 1] = model:group_response(model.groups[gid])
   end
   return reply(200, arr(out))
-end
-
-function H.list_groups(req)
-  local pred = filter_of(F.group, req.query)
-  local list = model:list(model.group_order, model.groups, pred)
-  return paged(list, req.query, function(g) return model:group_response(g) end)
-end
-
-function H.get_group(req, p)
-  return reply(200, model:group_response(model:group(C.id("meterGroupId", p.meterGroupId))))
 end
 
 function H.refresh_group(req, p)
@@ -213,16 +215,6 @@ function H.savings_filters()
   local out = {}
   for i, f in ipairs(F.meter_fields) do out[i] = F.response(f) end
   return reply(200, arr(out))
-end
-
-function H.list_tasks(req)
-  local pred = filter_of(F.task, req.query)
-  local list = model:list(model.task_order, model.tasks, pred)
-  return paged(list, req.query, function(t) return model:task_response(t) end)
-end
-
-function H.get_task(req, p)
-  return reply(200, model:task_response(model:task(C.id("taskId", p.taskId))))
 end
 
 function H.release(req, p)

@@ -57,38 +57,46 @@ static int parse_number(const char *s, double *out, const char **rest)
     return 0;
 }
 
+/* A unit suffix: the number is multiplied by mul, then divided by div. */
+struct unit {
+    const char *suffix;
+    double mul, div;
+};
+
+/* A non-negative number followed by one of the units ("" = no suffix). */
+static int parse_with_unit(const char *s, const struct unit *units, double *out)
+{
+    const char *suffix;
+    double v;
+    if (parse_number(s, &v, &suffix) != 0 || v < 0)
+        return -1;
+    for (const struct unit *u = units; u->suffix; u++) {
+        if (strcmp(suffix, u->suffix) == 0) {
+            *out = v * u->mul / u->div;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 /* 50ms, 0.05s, 2m, or a bare number of milliseconds. */
 static int parse_duration_ms(const char *s, double *ms)
 {
-    const char *unit;
-    double v;
-    if (parse_number(s, &v, &unit) != 0 || v < 0)
-        return -1;
-    if (*unit == '\0' || strcmp(unit, "ms") == 0)
-        *ms = v;
-    else if (strcmp(unit, "s") == 0)
-        *ms = v * 1000.0;
-    else if (strcmp(unit, "m") == 0 || strcmp(unit, "min") == 0)
-        *ms = v * 60000.0;
-    else
-        return -1;
-    return 0;
+    static const struct unit units[] = {
+        { "", 1, 1 }, { "ms", 1, 1 }, { "s", 1000, 1 }, { "m", 60000, 1 }, { "min", 60000, 1 },
+        { NULL, 0, 0 },
+    };
+    return parse_with_unit(s, units, ms);
 }
 
 /* N, N/s, N/sec, N/m, N/min: requests per second. */
 static int parse_rate(const char *s, double *per_s)
 {
-    const char *unit;
-    double v;
-    if (parse_number(s, &v, &unit) != 0 || v < 0)
-        return -1;
-    if (*unit == '\0' || strcmp(unit, "/s") == 0 || strcmp(unit, "/sec") == 0)
-        *per_s = v;
-    else if (strcmp(unit, "/m") == 0 || strcmp(unit, "/min") == 0)
-        *per_s = v / 60.0;
-    else
-        return -1;
-    return 0;
+    static const struct unit units[] = {
+        { "", 1, 1 }, { "/s", 1, 1 }, { "/sec", 1, 1 }, { "/m", 1, 60 }, { "/min", 1, 60 },
+        { NULL, 0, 0 },
+    };
+    return parse_with_unit(s, units, per_s);
 }
 
 int sim_main(int argc, char **argv)

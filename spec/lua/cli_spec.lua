@@ -8,37 +8,20 @@ local CLOSED = "http://127.0.0.1:9"
 
 local sim, conf
 
--- Runs `ecaphost <args...>` with env over the defaults (the key above, an empty config file);
--- an env value false removes the variable. A hung binary is killed (exit 137).
+-- Options for T.run: env_over over the defaults (the key above, an empty config file), where
+-- false removes a variable; a hung binary is killed (exit 137).
+local function run_opts(env_over)
+  return { env = T.merge({ ECAP_API_KEY = KEY, ECAP_CONFIG = conf }, env_over), kill_after = 60 }
+end
+
+-- `ecaphost <args...>`.
 local function ecaphost(args, env_over)
-  local env = { ECAP_API_KEY = KEY, ECAP_CONFIG = conf }
-  for k, v in pairs(env_over or {}) do env[k] = v end
-  for k, v in pairs(env) do if v == false then env[k] = nil end end
-  local parts = { "env" }
-  for _, name in ipairs { "ECAP_BASE_URL", "XDG_CONFIG_HOME" } do -- not inherited from the caller
-    if not env[name] then parts[#parts + 1] = "-u " .. name end
-  end
-  parts[#parts + 1] = "timeout -s KILL 60 " .. T.q(T.bin)
-  for _, a in ipairs(args) do parts[#parts + 1] = T.q(a) end
-  return T.sh(table.concat(parts, " "), { env = env })
+  return T.run(args, run_opts(env_over))
 end
 
 -- `ecaphost run <opts...> <script> <script_args...>`.
 local function run(opts, text, script_args, env_over)
-  local args = { "run" }
-  for _, a in ipairs(opts) do args[#args + 1] = a end
-  args[#args + 1] = T.script(text)
-  for _, a in ipairs(script_args or {}) do args[#args + 1] = a end
-  return ecaphost(args, env_over)
-end
-
-local function explain(r)
-  return "exit " .. tostring(r.code) .. "\nstdout: " .. r.stdout .. "\nstderr: " .. r.stderr
-end
-
-local function expect(code, r)
-  assert.are.equal(code, r.code, explain(r))
-  return r
+  return T.run_script(text, opts, T.merge(run_opts(env_over), { args = script_args }))
 end
 
 local PRINT_URL = [[print(ecap.config().base_url)]]
@@ -55,12 +38,6 @@ local function key_file(content, mode)
   return p
 end
 
-local function sim_http(path, o)
-  o = o or {}
-  o.key = KEY
-  return T.http(sim.url .. path, o)
-end
-
 setup(function()
   conf = config_file("# empty\n")
   sim = T.start_sim({ "--quiet", "--api-key", KEY })
@@ -73,22 +50,22 @@ end)
 describe("cli: help and version", function()
   it("--help, -h and help print the usage with the exit codes, exit 0", function()
     for _, flag in ipairs { "--help", "-h", "help" } do
-      local r = expect(0, ecaphost({ flag }))
+      local r = T.expect(0, ecaphost({ flag }))
       assert.matches("usage: ecaphost run", r.stdout, 1, true)
       assert.matches("3 configuration error", r.stdout, 1, true)
       assert.matches("130 SIGINT, 143 SIGTERM", r.stdout, 1, true)
     end
-    assert.matches("usage:", expect(0, ecaphost({ "run", "--help" })).stdout)
+    assert.matches("usage:", T.expect(0, ecaphost({ "run", "--help" })).stdout)
   end)
 
   it("--version prints the version, Lua 5.4 and libcurl, exit 0", function()
-    local r = expect(0, ecaphost({ "--version" }))
+    local r = T.expect(0, ecaphost({ "--version" }))
     assert.matches("^ecaphost %d+%.%d+%.%d+ %(Lua 5%.4", r.stdout)
     assert.matches("libcurl", r.stdout, 1, true)
   end)
 
   it("with no arguments prints the usage on stderr, exit 2", function()
-    assert.matches("usage:", expect(2, ecaphost({})).stderr)
+    assert.matches("usage:", T.expect(2, ecaphost({})).stderr)
   end)
 end)
 
@@ -108,7 +85,7 @@ describe("cli: usage errors exit 2", function()
   }
   for _, c in ipairs(cases) do
     it(table.concat(c[1], " ") .. " -> " .. c[2], function()
-      local r = expect(2, ecaphost(c[1]))
+      local r = T.expect(2, ecaphost(c[1]))
       assert.matches(c[2], r.stderr, 1, true)
       if not c[3] then assert.matches("ecaphost --help", r.stderr, 1, true) end
     end)
@@ -117,7 +94,7 @@ end)
 
 describe("cli: configuration errors exit 3 before the script starts", function()
   it("no base URL", function()
-    local r = expect(3, run({}, [[print("ran")]]))
+    local r = T.expect(3, run({}, [[print("ran")]]))
     assert.matches("no base URL", r.stderr, 1, true)
     assert.matches("--base-url", r.stderr, 1, true)
     assert.matches("ECAP_BASE_URL", r.stderr, 1, true)
@@ -125,7 +102,7 @@ describe("cli: configuration errors exit 3 before the script starts", function()
   end)
 
   it("no API key", function()
-    local r = expect(3, run({ "--base-url", CLOSED }, [[print("ran")]], nil, { ECAP_API_KEY = false }))
+    local r = T.expect(3, run({ "--base-url", CLOSED }, [[print("ran")]], nil, { ECAP_API_KEY = false }))
     assert.matches("no API key", r.stderr, 1, true)
     assert.matches("ECAP_API_KEY", r.stderr, 1, true)
     assert.are.equal("", r.stdout)
@@ -133,24 +110,24 @@ describe("cli: configuration errors exit 3 before the script starts", function()
 
   it("a base URL with a path, or another scheme", function()
     assert.matches("scheme, host and port only",
-      expect(3, run({ "--base-url", "https://app.energycap.com/api" }, PRINT_URL)).stderr, 1, true)
+      T.expect(3, run({ "--base-url", "https://app.energycap.com/api" }, PRINT_URL)).stderr, 1, true)
     assert.matches("must start with https://",
-      expect(3, run({ "--base-url", "ftp://app.energycap.com" }, PRINT_URL)).stderr, 1, true)
+      T.expect(3, run({ "--base-url", "ftp://app.energycap.com" }, PRINT_URL)).stderr, 1, true)
   end)
 
   it("plain http:// to a non-loopback host unless --insecure-http", function()
-    local r = expect(3, run({ "--base-url", "http://example.com" }, PRINT_URL))
+    local r = T.expect(3, run({ "--base-url", "http://example.com" }, PRINT_URL))
     assert.matches("--insecure-http", r.stderr, 1, true)
-    r = expect(0, run({ "-q", "--insecure-http", "--base-url", "http://example.com" }, PRINT_URL))
+    r = T.expect(0, run({ "-q", "--insecure-http", "--base-url", "http://example.com" }, PRINT_URL))
     assert.are.equal("http://example.com\n", r.stdout)
-    r = expect(0, run({ "-q", "--config", config_file("base_url = http://example.com\ninsecure_http = true\n") },
+    r = T.expect(0, run({ "-q", "--config", config_file("base_url = http://example.com\ninsecure_http = true\n") },
       PRINT_URL))
     assert.are.equal("http://example.com\n", r.stdout)
   end)
 
   it("accepts plain http:// to loopback addresses", function()
     for _, url in ipairs { "http://localhost:8080", "http://127.0.0.2:1", "http://127.0.0.1" } do
-      assert.are.equal(url .. "\n", expect(0, run({ "-q", "--base-url", url }, PRINT_URL)).stdout)
+      assert.are.equal(url .. "\n", T.expect(0, run({ "-q", "--base-url", url }, PRINT_URL)).stdout)
     end
   end)
 
@@ -158,9 +135,9 @@ describe("cli: configuration errors exit 3 before the script starts", function()
     -- Regression (fixed in 2504814): the port was looked for inside "[::1]", so every IPv6
     -- literal was refused as "has a bad port".
     for _, url in ipairs { "http://[::1]:8080", "http://[::1]" } do
-      assert.are.equal(url .. "\n", expect(0, run({ "-q", "--base-url", url }, PRINT_URL)).stdout)
+      assert.are.equal(url .. "\n", T.expect(0, run({ "-q", "--base-url", url }, PRINT_URL)).stdout)
     end
-    assert.matches("--insecure-http", expect(3, run({ "--base-url", "http://[2001:db8::1]:80" }, PRINT_URL)).stderr,
+    assert.matches("--insecure-http", T.expect(3, run({ "--base-url", "http://[2001:db8::1]:80" }, PRINT_URL)).stderr,
       1, true)
   end)
 end)
@@ -173,19 +150,19 @@ describe("cli: base URL", function()
   }
   for name, url in pairs(hosts) do
     it("--environment " .. name .. " -> " .. url, function()
-      local r = expect(0, run({ "--environment", name }, PRINT_URL))
+      local r = T.expect(0, run({ "--environment", name }, PRINT_URL))
       assert.are.equal(url .. "\n", r.stdout)
       assert.matches("talking to " .. url .. " (" .. name .. ")", r.stderr, 1, true)
     end)
   end
 
   it("comes from ECAP_BASE_URL, trailing slash dropped", function()
-    local r = expect(0, run({ "-q" }, PRINT_URL, nil, { ECAP_BASE_URL = "https://env.example.com/" }))
+    local r = T.expect(0, run({ "-q" }, PRINT_URL, nil, { ECAP_BASE_URL = "https://env.example.com/" }))
     assert.are.equal("https://env.example.com\n", r.stdout)
   end)
 
   it("--base-url wins over ECAP_BASE_URL and the config file", function()
-    local r = expect(0, run({ "-q", "--base-url", "https://cli.example.com",
+    local r = T.expect(0, run({ "-q", "--base-url", "https://cli.example.com",
       "--config", config_file("base_url = https://file.example.com\n") },
       PRINT_URL, nil, { ECAP_BASE_URL = "https://env.example.com" }))
     assert.are.equal("https://cli.example.com\n", r.stdout)
@@ -195,20 +172,20 @@ describe("cli: base URL", function()
     -- Regression (fixed in 2504814): the file's base_url (or environment) was taken before
     -- ECAP_BASE_URL was looked at.
     for _, line in ipairs { "base_url = https://file.example.com", "environment = eu" } do
-      local r = expect(0, run({ "-q", "--config", config_file(line .. "\n") },
+      local r = T.expect(0, run({ "-q", "--config", config_file(line .. "\n") },
         PRINT_URL, nil, { ECAP_BASE_URL = "https://env.example.com" }))
       assert.are.equal("https://env.example.com\n", r.stdout, line)
     end
   end)
 
   it("--base-url wins over --environment", function()
-    local r = expect(0, run({ "-q", "--environment", "eu", "--base-url", "https://cli.example.com" }, PRINT_URL))
+    local r = T.expect(0, run({ "-q", "--environment", "eu", "--base-url", "https://cli.example.com" }, PRINT_URL))
     assert.are.equal("https://cli.example.com\n", r.stdout)
   end)
 
   it("--environment on the command line wins over base_url in the config file", function()
     -- Regression (fixed in 2504814): `--environment eu` silently talked to the file's host.
-    local r = expect(0, run({ "-q", "--environment", "eu",
+    local r = T.expect(0, run({ "-q", "--environment", "eu",
       "--config", config_file("base_url = https://file.example.com\n") }, PRINT_URL))
     assert.are.equal("https://app-eu.energycap.com\n", r.stdout)
   end)
@@ -216,7 +193,7 @@ end)
 
 describe("cli: config file", function()
   local function key_accepted(opts, env_over)
-    return expect(0, run(opts, PING, nil, env_over)).stdout
+    return T.expect(0, run(opts, PING, nil, env_over)).stdout
   end
 
   it("--config FILE gives base_url and api_key_file, with comments and blank lines", function()
@@ -237,14 +214,14 @@ describe("cli: config file", function()
     T.write(home .. "/.config/ecaphost/config", "base_url = " .. sim.url .. "\napi_key_file = ~/my.key\n")
     T.write(home .. "/my.key", KEY)
     assert(os.execute("chmod 600 " .. T.q(home .. "/my.key")))
-    local r = expect(0, run({ "-q" }, PING .. " print(ecap.config().config_file)", nil,
+    local r = T.expect(0, run({ "-q" }, PING .. " print(ecap.config().config_file)", nil,
       { ECAP_API_KEY = false, ECAP_CONFIG = false, HOME = home }))
     assert.are.equal("200\n" .. home .. "/.config/ecaphost/config\n", r.stdout)
   end)
 
   it("an unknown key is an error naming file:line", function()
     local cf = config_file("base_url = " .. sim.url .. "\n\nfrob = 1\n")
-    local r = expect(3, run({ "--config", cf }, [[print("ran")]]))
+    local r = T.expect(3, run({ "--config", cf }, [[print("ran")]]))
     assert.matches(cf .. ":3: unknown key 'frob'", r.stderr, 1, true)
     assert.are.equal("", r.stdout)
   end)
@@ -252,33 +229,33 @@ describe("cli: config file", function()
   it("a malformed line is an error naming file:line", function()
     for _, line in ipairs { "just words", "= value", "key =" } do
       local cf = config_file("# ok\nbase_url = " .. sim.url .. "\n" .. line .. "\n")
-      local r = expect(3, run({ "--config", cf }, [[print("ran")]]))
+      local r = T.expect(3, run({ "--config", cf }, [[print("ran")]]))
       assert.matches(cf .. ":3: expected 'key = value'", r.stderr, 1, true)
     end
   end)
 
   it("a missing --config file is an error", function()
-    local r = expect(3, run({ "--config", "/nonexistent/ecaphost.conf", "--base-url", CLOSED }, PRINT_URL))
+    local r = T.expect(3, run({ "--config", "/nonexistent/ecaphost.conf", "--base-url", CLOSED }, PRINT_URL))
     assert.matches("/nonexistent/ecaphost.conf", r.stderr, 1, true)
   end)
 
   it("accepts route.<name> for a known binding, and the binding uses it", function()
     local path = "/api/v3/meterGroup/{meterGroupId}/updateUserAutoGroupMoved"
     local cf = config_file("base_url = " .. sim.url .. "\nroute.meter_groups.refresh = POST " .. path .. "\n")
-    assert.are.equal(200, sim_http("/api/__sim/requests", { method = "DELETE" }).status)
-    local r = expect(0, run({ "-q", "--config", cf }, [[
+    sim.clear_requests()
+    local r = T.expect(0, run({ "-q", "--config", cf }, [[
       print(ecap.config().routes["meter_groups.refresh"])
       print(pcall(ecap.meter_groups.refresh, 7))
     ]]))
     assert.matches("^POST " .. path:gsub("%p", "%%%0") .. "\n", r.stdout)
-    local reqs = T.json(sim_http("/api/__sim/requests").body)
+    local reqs = T.json(sim.http("/api/__sim/requests").body)
     assert.are.equal(1, #reqs)
     assert.are.equal("/api/v3/meterGroup/7/updateUserAutoGroupMoved", reqs[1].path)
   end)
 
   it("refuses route.<name> for an unknown name, naming file:line", function()
     local cf = config_file("base_url = " .. sim.url .. "\nroute.nope.nothing = POST /api/v3/x\n")
-    local r = expect(3, run({ "--config", cf }, [[print("ran")]]))
+    local r = T.expect(3, run({ "--config", cf }, [[print("ran")]]))
     assert.matches(cf .. ":2: unknown operation \"nope.nothing\"", r.stderr, 1, true)
   end)
 end)
@@ -286,35 +263,35 @@ end)
 describe("cli: API key file", function()
   it("refuses a key file readable by group or others, saying so", function()
     local kf = key_file(KEY, "644")
-    local r = expect(3, run({ "--base-url", sim.url, "--api-key-file", kf }, PING, nil, { ECAP_API_KEY = false }))
+    local r = T.expect(3, run({ "--base-url", sim.url, "--api-key-file", kf }, PING, nil, { ECAP_API_KEY = false }))
     assert.matches("readable by group or others", r.stderr, 1, true)
     assert.matches("chmod 600", r.stderr, 1, true)
     assert.are.equal("", r.stdout)
     local cf = config_file("base_url = " .. sim.url .. "\napi_key_file = " .. key_file(KEY, "640") .. "\n")
-    expect(3, run({ "--config", cf }, PING, nil, { ECAP_API_KEY = false }))
+    T.expect(3, run({ "--config", cf }, PING, nil, { ECAP_API_KEY = false }))
   end)
 
   it("accepts mode 600 and sends the key it holds (newline trimmed)", function()
     local kf = key_file(KEY .. "\n", "600")
-    local r = expect(0, run({ "-q", "--base-url", sim.url, "--api-key-file", kf }, PING, nil, { ECAP_API_KEY = false }))
+    local r = T.expect(0, run({ "-q", "--base-url", sim.url, "--api-key-file", kf }, PING, nil, { ECAP_API_KEY = false }))
     assert.are.equal("200\n", r.stdout)
   end)
 
   it("--api-key-file wins over ECAP_API_KEY", function()
     local kf = key_file(KEY, "600")
-    local r = expect(0, run({ "-q", "--base-url", sim.url, "--api-key-file", kf }, PING, nil,
+    local r = T.expect(0, run({ "-q", "--base-url", sim.url, "--api-key-file", kf }, PING, nil,
       { ECAP_API_KEY = "wrong-key" }))
     assert.are.equal("200\n", r.stdout)
   end)
 
   it("ECAP_API_KEY wins over api_key_file in the config file", function()
     local cf = config_file("api_key_file = " .. key_file("wrong-key", "600") .. "\n")
-    local r = expect(0, run({ "-q", "--base-url", sim.url, "--config", cf }, PING))
+    local r = T.expect(0, run({ "-q", "--base-url", sim.url, "--config", cf }, PING))
     assert.are.equal("200\n", r.stdout)
   end)
 
   it("refuses an empty key file", function()
-    local r = expect(3, run({ "--base-url", sim.url, "--api-key-file", key_file("\n", "600") }, PING, nil,
+    local r = T.expect(3, run({ "--base-url", sim.url, "--api-key-file", key_file("\n", "600") }, PING, nil,
       { ECAP_API_KEY = false }))
     assert.matches("empty", r.stderr, 1, true)
   end)
@@ -322,14 +299,14 @@ end)
 
 describe("cli: banner", function()
   it("says on stderr which host, before the script's own output", function()
-    local r = expect(0, run({ "--base-url", CLOSED }, [[log.warn("from the script")]]))
+    local r = T.expect(0, run({ "--base-url", CLOSED }, [[log.warn("from the script")]]))
     assert.matches("^ecaphost: talking to " .. CLOSED:gsub("%p", "%%%0") .. "\n", r.stderr)
     assert.matches("from the script", r.stderr, 1, true)
   end)
 
   it("is silent with --quiet and -q", function()
     for _, q in ipairs { "--quiet", "-q" } do
-      local r = expect(0, run({ q, "--base-url", CLOSED }, [[print("x")]]))
+      local r = T.expect(0, run({ q, "--base-url", CLOSED }, [[print("x")]]))
       assert.are.equal("", r.stderr)
     end
   end)
@@ -347,7 +324,7 @@ describe("cli: script arguments", function()
     local path = T.script("")
     local text = ARGS:gsub("SCRIPT", string.format("%q", path))
     T.write(path, text)
-    local r = expect(0, ecaphost({ "run", "--base-url", CLOSED, path, "one", "two words", "--timeout", "1", "-q" }))
+    local r = T.expect(0, ecaphost({ "run", "--base-url", CLOSED, path, "one", "two words", "--timeout", "1", "-q" }))
     assert.are.equal("true\t5\t5\n1\tone\tone\n2\ttwo words\ttwo words\n3\t--timeout\t--timeout\n" ..
       "4\t1\t1\n5\t-q\t-q\n0.0\tfalse\n", r.stdout)
     assert.matches("talking to", r.stderr, 1, true) -- -q was the script's, not the host's
@@ -355,7 +332,7 @@ describe("cli: script arguments", function()
 
   it("-- ends the host options", function()
     local path = T.script([[print(#arg, arg[1])]])
-    local r = expect(0, ecaphost({ "run", "-q", "--base-url", CLOSED, "--", path, "--quiet" }))
+    local r = T.expect(0, ecaphost({ "run", "-q", "--base-url", CLOSED, "--", path, "--quiet" }))
     assert.are.equal("1\t--quiet\n", r.stdout)
   end)
 end)
@@ -363,7 +340,7 @@ end)
 describe("cli: a failing script", function()
   it("exits 1 with file:line: message and a traceback", function()
     local path = T.script("local function f()\n  error('boom')\nend\nf()\n")
-    local r = expect(1, ecaphost({ "run", "-q", "--base-url", CLOSED, path }))
+    local r = T.expect(1, ecaphost({ "run", "-q", "--base-url", CLOSED, path }))
     assert.matches(path .. ":2: boom", r.stderr, 1, true)
     assert.matches("stack traceback:", r.stderr, 1, true)
     assert.matches(path .. ":4: in main chunk", r.stderr, 1, true)
@@ -371,20 +348,20 @@ describe("cli: a failing script", function()
 
   it("exits 1 with file:line for a syntax error", function()
     local path = T.script("local x = 1\nx = = 2\n")
-    local r = expect(1, ecaphost({ "run", "-q", "--base-url", CLOSED, path }))
+    local r = T.expect(1, ecaphost({ "run", "-q", "--base-url", CLOSED, path }))
     assert.matches(path .. ":2:", r.stderr, 1, true)
   end)
 
   it("reports an error table from ecap.request as file:line: http 404 GET ...", function()
     local path = T.script("\n\nlocal m = ecap.request('GET', '/api/v3/meter/999999')\n")
-    local r = expect(1, ecaphost({ "run", "-q", "--base-url", sim.url, path }))
+    local r = T.expect(1, ecaphost({ "run", "-q", "--base-url", sim.url, path }))
     assert.matches(path .. ":3: http 404 GET /api/v3/meter/999999: ", r.stderr, 1, true)
     assert.matches("stack traceback:", r.stderr, 1, true)
   end)
 
   it("reports an error table from a binding as file:line: http 404 POST ...", function()
     local path = T.script("\necap.meter_groups.refresh(999999)\n")
-    local r = expect(1, ecaphost({ "run", "-q", "--base-url", sim.url, path }))
+    local r = T.expect(1, ecaphost({ "run", "-q", "--base-url", sim.url, path }))
     assert.matches(path .. ":2: http 404 POST /api/v3/meterGroup/999999/updateUserAutoGroup: ", r.stderr, 1, true)
   end)
 end)
@@ -392,19 +369,19 @@ end)
 describe("cli: ping", function()
   it("exits 1 when it cannot connect", function()
     local r = ecaphost({ "ping", "--base-url", CLOSED })
-    assert.are.equal(1, r.code, explain(r))
+    T.expect(1, r)
     assert.matches("target:  " .. CLOSED, r.stdout, 1, true)
   end)
 
   it("reports target and status, exit 0 with a good key", function()
-    local r = expect(0, ecaphost({ "ping", "--base-url", sim.url }))
+    local r = T.expect(0, ecaphost({ "ping", "--base-url", sim.url }))
     assert.matches("target:  " .. sim.url, r.stdout, 1, true)
     assert.matches("status:  200", r.stdout, 1, true)
   end)
 
   it("exits 3 (configuration) with a refused key, showing the 401", function()
     local r = ecaphost({ "ping", "--base-url", sim.url }, { ECAP_API_KEY = "wrong-key" })
-    assert.are.equal(3, r.code, explain(r))
+    T.expect(3, r)
     assert.matches("status:  401", r.stdout, 1, true)
   end)
 end)

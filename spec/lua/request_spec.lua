@@ -10,34 +10,13 @@ local sim, conf, version
 
 -- Runs script text against the simulator (or host_opts' --base-url); returns {code, stdout, stderr}.
 local function run(text, host_opts, env_over)
-  local args = { "run", "-q" }
-  local has_base = false
-  for _, a in ipairs(host_opts or {}) do
-    args[#args + 1] = a
-    has_base = has_base or a == "--base-url"
-  end
-  if not has_base then
-    args[#args + 1] = "--base-url"
-    args[#args + 1] = sim.url
-  end
-  args[#args + 1] = T.script(text)
-  local env = { ECAP_API_KEY = KEY, ECAP_CONFIG = conf }
-  for k, v in pairs(env_over or {}) do env[k] = v end
-  local parts = {}
-  for _, a in ipairs(args) do parts[#parts + 1] = T.q(a) end
-  return T.sh("env -u ECAP_BASE_URL -u XDG_CONFIG_HOME timeout -s KILL 60 " .. T.q(T.bin) .. " " ..
-    table.concat(parts, " "), { env = env })
-end
-
-local function explain(r)
-  return "exit " .. tostring(r.code) .. "\nstdout: " .. r.stdout .. "\nstderr: " .. r.stderr
+  return T.run_script(text, host_opts, { quiet = true, url = sim.url, kill_after = 60,
+    env = T.merge({ ECAP_API_KEY = KEY, ECAP_CONFIG = conf }, env_over) })
 end
 
 -- Runs text, expects exit 0 (a failed call must never crash or end the run), returns stdout.
 local function out(text, host_opts, env_over)
-  local r = run(text, host_opts, env_over)
-  assert.are.equal(0, r.code, explain(r))
-  return r.stdout
+  return T.expect(0, run(text, host_opts, env_over)).stdout
 end
 
 -- Script text that makes one call in pcall and prints the error's fields, one per line
@@ -67,24 +46,6 @@ local function fields(stdout)
   return f
 end
 
-local function sim_http(path, o)
-  o = o or {}
-  o.key = KEY
-  local r = T.http(sim.url .. path, o)
-  assert.are.equal(200, r.status, path .. ": " .. r.body)
-  return r
-end
-
-local function sim_reset() sim_http("/api/__sim/reset", { method = "POST" }) end
-
-local function recorded()
-  local r = sim_http("/api/__sim/requests")
-  return T.json(r.body), r.body
-end
-
--- Queues a fault: spec is JSON text for POST /api/__sim/faults.
-local function fault(spec) sim_http("/api/__sim/faults", { method = "POST", body = spec }) end
-
 setup(function()
   conf = T.write(T.tmpname(".conf"), "# empty\n")
   sim = T.start_sim({ "--quiet", "--api-key", KEY })
@@ -97,7 +58,7 @@ teardown(function()
   if sim then sim.stop() end
 end)
 
-before_each(sim_reset)
+before_each(function() sim.reset() end)
 
 describe("request: a successful GET", function()
   it("returns the decoded body with integers as integers", function()
@@ -123,12 +84,12 @@ describe("request: a successful GET", function()
 
   it("accepts the method in lower case", function()
     out([[ecap.request("get", "/api/v3/meter/1")]])
-    assert.are.equal("GET", recorded()[1].method)
+    assert.are.equal("GET", sim.requests()[1].method)
   end)
 
   it("returns nil for a 204", function()
     -- No simulated endpoint answers 204 on its own; a one-shot status fault does.
-    fault('{"mode": "status", "status": 204, "count": 1, "pathPrefix": "/api/v3/meter/1"}')
+    sim.fault('{"mode": "status", "status": 204, "count": 1, "pathPrefix": "/api/v3/meter/1"}')
     local got = out([[
       local body, meta = ecap.request("GET", "/api/v3/meter/1")
       print(body, meta.status)
@@ -140,7 +101,7 @@ end)
 describe("request: what goes over the wire", function()
   it("sends the key, JSON content type, Accept and User-Agent ecaphost/<version>", function()
     out([[ecap.request("GET", "/api/v3/meter/1")]])
-    local reqs = recorded()
+    local reqs = sim.requests()
     assert.are.equal(1, #reqs)
     local r = reqs[1]
     assert.is_true(r.apiKeyPresent)
@@ -157,13 +118,13 @@ describe("request: what goes over the wire", function()
       x = "a b&c=d'\"+/%é", pageSize = 2, flag = true, list = { 1, "two" }, f = 1.5,
       filter = "meterCode like 'E L%'" } })]])
     assert.are.equal("f=1.5&filter=meterCode%20like%20%27E%20L%25%27&flag=true&list=1&list=two&pageSize=2" ..
-      "&x=a%20b%26c%3Dd%27%22%2B%2F%25%C3%A9", recorded()[1].query)
+      "&x=a%20b%26c%3Dd%27%22%2B%2F%25%C3%A9", sim.requests()[1].query)
   end)
 
   it("refuses query values that are not strings, numbers or booleans", function()
     local f = fields(out(probe([[ecap.request("GET", "/api/v3/meter", { query = { x = print } })]])))
     assert.are.equal("validation", f.kind)
-    assert.are.equal(0, #recorded())
+    assert.are.equal(0, #sim.requests())
   end)
 
   it("sends opts.body as JSON: integers exact, [] kept, {} on request, json.null as null", function()
@@ -171,7 +132,7 @@ describe("request: what goes over the wire", function()
       int = 2147483647, big = 9007199254740993, neg = -5, zero = 0, f = 1.5,
       empty = {}, arr = json.array({}), obj = json.object({}), n = json.null,
       list = { 1, 2, 3 }, nested = { { id = 42, tags = {} } }, s = "q\"uote" } })]])
-    local req = recorded()[1]
+    local req = sim.requests()[1]
     assert.are.equal("POST", req.method)
     assert.are.equal("application/json", req.headers["content-type"])
     local b = req.body
@@ -188,20 +149,20 @@ describe("request: what goes over the wire", function()
       local m = ecap.request("GET", "/api/v3/meter/1")
       ecap.request("POST", "/api/v3/meterGroup/updateUserAutoGroups", { body = { meterId = m.meterId, e = json.decode("[]") } })
     ]])
-    assert.matches('"meterId":1[,}]', recorded()[2].body)
-    assert.matches('"e":[]', recorded()[2].body, 1, true)
+    assert.matches('"meterId":1[,}]', sim.requests()[2].body)
+    assert.matches('"e":[]', sim.requests()[2].body, 1, true)
   end)
 
   it("refuses a body it cannot encode, before sending", function()
     local f = fields(out(probe([[ecap.request("POST", "/api/v3/meterGroup/updateUserAutoGroups", { body = { x = 0/0 } })]])))
     assert.are.equal("validation", f.kind)
     assert.matches("NaN", f.message)
-    assert.are.equal(0, #recorded())
+    assert.are.equal(0, #sim.requests())
   end)
 
   it("sends extra opts.headers", function()
     out([[ecap.request("GET", "/api/v3/meter/1", { headers = { ["X-Trace-Id"] = "abc-123" } })]])
-    assert.are.equal("abc-123", recorded()[1].headers["x-trace-id"])
+    assert.are.equal("abc-123", sim.requests()[1].headers["x-trace-id"])
   end)
 
   it("refuses the key, Host and transport headers in opts.headers, and CR/LF in values", function()
@@ -211,13 +172,13 @@ describe("request: what goes over the wire", function()
       local f = fields(out(probe('ecap.request("GET", "/api/v3/meter/1", { headers = { ' .. h .. ' } })')))
       assert.are.equal("validation", f.kind, h)
     end
-    assert.are.equal(0, #recorded())
+    assert.are.equal(0, #sim.requests())
   end)
 
   it("refuses unknown options and methods", function()
     assert.are.equal("validation", fields(out(probe([[ecap.request("GET", "/api/v3/meter/1", { bogus = 1 })]]))).kind)
     assert.are.equal("validation", fields(out(probe([[ecap.request("TRACE", "/api/v3/meter/1")]]))).kind)
-    assert.are.equal(0, #recorded())
+    assert.are.equal(0, #sim.requests())
   end)
 end)
 
@@ -242,7 +203,7 @@ describe("request: errors", function()
   end)
 
   it("raises kind=timeout after --http-timeout when the server hangs", function()
-    fault('{"mode":"hang","seconds":4}')
+    sim.fault('{"mode":"hang","seconds":4}')
     local got = out([[
       local t0 = os.time()
       ]] .. probe([[ecap.request("GET", "/api/v3/meter/1")]]) .. [[
@@ -255,7 +216,7 @@ describe("request: errors", function()
   end)
 
   it("turns a text/plain 500 into an http error with the text as body", function()
-    fault('{"mode":"text"}')
+    sim.fault('{"mode":"text"}')
     local f = fields(out(probe([[ecap.request("GET", "/api/v3/meter/1")]])))
     assert.are.equal("http", f.kind)
     assert.are.equal("500", f.status)
@@ -264,7 +225,7 @@ describe("request: errors", function()
   end)
 
   it("turns an HTML 502 into an http error with the page as body", function()
-    fault('{"mode":"html"}')
+    sim.fault('{"mode":"html"}')
     local got = out(probe([[ecap.request("GET", "/api/v3/meter/1")]]))
     local f = fields(got)
     assert.are.equal("http", f.kind)
@@ -275,7 +236,7 @@ describe("request: errors", function()
   end)
 
   it("raises an http error with retry_after for a 503 with Retry-After", function()
-    fault('{"mode":"status","status":503,"retryAfter":7}')
+    sim.fault('{"mode":"status","status":503,"retryAfter":7}')
     local f = fields(out(probe([[ecap.request("GET", "/api/v3/meter/1")]])))
     assert.are.equal("http", f.kind)
     assert.are.equal("503", f.status)
@@ -284,7 +245,7 @@ describe("request: errors", function()
 
   it("raises kind=network for a truncated reply and a connection reset", function()
     for _, mode in ipairs { "truncate", "reset" } do
-      fault('{"mode":"' .. mode .. '"}')
+      sim.fault('{"mode":"' .. mode .. '"}')
       local f = fields(out(probe([[ecap.request("GET", "/api/v3/meter/1")]])))
       assert.are.equal("network", f.kind, mode)
       assert.are.equal("/api/v3/meter/1", f.path, mode)
@@ -292,7 +253,7 @@ describe("request: errors", function()
   end)
 
   it("keeps working after a fault (the next call succeeds)", function()
-    fault('{"mode":"reset"}')
+    sim.fault('{"mode":"reset"}')
     assert.are.equal("integer\n", out([[
       pcall(ecap.request, "GET", "/api/v3/meter/1")
       print(math.type(ecap.request("GET", "/api/v3/meter/1").meterId))
@@ -301,12 +262,12 @@ describe("request: errors", function()
 
   it("raises a 401 http error for a wrong key, never showing the key", function()
     local r = run(probe([[ecap.request("GET", "/api/v3/meter/1")]]), {}, { ECAP_API_KEY = "wrong-key-987" })
-    assert.are.equal(0, r.code, explain(r))
+    T.expect(0, r)
     local f = fields(r.stdout)
     assert.are.equal("http", f.kind)
     assert.are.equal("401", f.status)
     assert.is_nil((r.stdout .. r.stderr):find("wrong-key-987", 1, true))
-    local req = recorded()[1]
+    local req = sim.requests()[1]
     assert.is_true(req.apiKeyPresent)
     assert.is_false(req.apiKeyAccepted)
   end)
@@ -336,6 +297,6 @@ describe("request: paths that leave /api/ are refused before sending", function(
       assert.are.equal("validation", kind, bad[tonumber(i)])
     end
     assert.are.equal(#bad, n, got)
-    assert.are.same({}, recorded())
+    assert.are.same({}, sim.requests())
   end)
 end)

@@ -12,42 +12,16 @@ local sim, conf
 -- (the key above, an empty config file, the simulator's URL unless host_opts name another).
 local function run(text, host_opts, opts)
   opts = opts or {}
-  local args = { "run" }
-  local has_base = false
-  for _, a in ipairs(host_opts or {}) do
-    args[#args + 1] = a
-    has_base = has_base or a == "--base-url"
-  end
-  if not has_base then
-    args[#args + 1] = "--base-url"
-    args[#args + 1] = sim.url
-  end
-  args[#args + 1] = opts.path or T.script(text)
-  for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
-  local env = { ECAP_API_KEY = KEY, ECAP_CONFIG = conf }
-  for k, v in pairs(opts.env or {}) do env[k] = v end
-  for k, v in pairs(env) do if v == false then env[k] = nil end end
-  local parts = { T.q(T.bin) }
-  for _, a in ipairs(args) do parts[#parts + 1] = T.q(a) end
-  -- A hung binary is killed (exit 137) rather than hanging the suite.
-  return T.sh(string.format("env -u ECAP_BASE_URL -u XDG_CONFIG_HOME timeout -s KILL %d %s",
-    opts.kill_after or 60, table.concat(parts, " ")), { env = env })
-end
-
-local function explain(r)
-  return "exit " .. tostring(r.code) .. "\nstdout: " .. r.stdout .. "\nstderr: " .. r.stderr
-end
-
-local function ok(r)
-  assert.are.equal(0, r.code, explain(r))
-  return r
+  return T.run_script(text, host_opts, { url = sim.url, path = opts.path, args = opts.args,
+    env = T.merge({ ECAP_API_KEY = KEY, ECAP_CONFIG = conf }, opts.env),
+    kill_after = opts.kill_after or 60 })
 end
 
 -- Runs text quietly, expects exit 0, returns stdout without the trailing newline.
 local function out(text, host_opts, opts)
   local h = { "-q" }
   for _, a in ipairs(host_opts or {}) do h[#h + 1] = a end
-  return (ok(run(text, h, opts)).stdout:gsub("\n$", ""))
+  return (T.expect(0, run(text, h, opts)).stdout:gsub("\n$", ""))
 end
 
 local function now()
@@ -63,22 +37,6 @@ local function timed(text, host_opts, opts)
   local r = run(text, host_opts, opts)
   r.elapsed = now() - t0
   return r
-end
-
-local function sim_http(path, o)
-  o = o or {}
-  o.key = KEY
-  return T.http(sim.url .. path, o)
-end
-
-local function recorded()
-  local r = sim_http("/api/__sim/requests")
-  assert.are.equal(200, r.status, r.body)
-  return T.json(r.body), r.body
-end
-
-local function sim_reset()
-  assert.are.equal(200, sim_http("/api/__sim/reset", { method = "POST" }).status)
 end
 
 setup(function()
@@ -272,7 +230,7 @@ describe("sandbox: read-only tables", function()
   it("lets rawset on a proxy change nothing the host or the string methods use", function()
     -- rawset works on the (empty) proxy table itself: the script sees its own value there, but
     -- the host's helpers (ecap.pages) keep the real request and string methods the real library.
-    sim_reset()
+    sim.reset()
     local got = out([[
       rawset(ecap, "request", nil)
       print(type(ecap.request), math.type(ecap.request("GET", "/api/v3/meter/1").meterId))
@@ -282,7 +240,7 @@ describe("sandbox: read-only tables", function()
       print(type(it()), ("ab"):rep(2))
     ]])
     assert.are.equal("function\tinteger\ntable\tabab", got)
-    local reqs = recorded()
+    local reqs = sim.requests()
     assert.are.equal(2, #reqs)
     assert.are.equal("/api/v3/meter", reqs[2].path)
   end)
@@ -295,7 +253,7 @@ describe("sandbox: read-only tables", function()
       print(type(e.request), type(body), ("x"):rep(2))
     ]])
     assert.are.equal("function\ttable\txx", got)
-    local _, raw = recorded()
+    local _, raw = sim.requests()
     assert.matches('"body":"{\\"ok\\":1}"', raw, 1, true)
   end)
 
@@ -359,7 +317,7 @@ end)
 describe("sandbox: limits", function()
   it("stops an endless loop inside pcall with exit 4 under --timeout 1", function()
     local r = timed([[while true do pcall(function() while true do end end) end]], { "-q", "--timeout", "1" })
-    assert.are.equal(4, r.code, explain(r))
+    T.expect(4, r)
     assert.matches("time limit", r.stderr)
     assert.is_true(r.elapsed >= 0.9 and r.elapsed < 10, "took " .. r.elapsed)
   end)
@@ -371,14 +329,14 @@ describe("sandbox: limits", function()
       [[while true do pcall(error, setmetatable({}, {__gc = function() while true do end end})) end]],
     } do
       local r = timed(text, { "-q", "--timeout", "1" })
-      assert.are.equal(4, r.code, text .. "\n" .. explain(r))
+      assert.are.equal(4, r.code, text .. "\n" .. T.explain(r))
       assert.is_true(r.elapsed < 10, "took " .. r.elapsed)
     end
   end)
 
   it("stops string.rep bombs inside pcall with exit 5 under --max-memory 64", function()
     local r = run([[while true do pcall(string.rep, "x", 2^30) end]], { "-q", "--max-memory", "64" })
-    assert.are.equal(5, r.code, explain(r))
+    T.expect(5, r)
     assert.matches("memory limit", r.stderr)
   end)
 
@@ -387,7 +345,7 @@ describe("sandbox: limits", function()
       local t, i = {}, 0
       while true do i = i + 1; t[i] = { i, tostring(i) .. "padding" } end
     ]], { "-q", "--max-memory", "64" })
-    assert.are.equal(5, r.code, explain(r))
+    T.expect(5, r)
   end)
 
   it("stops a bomb that catches the memory error and retries smaller", function()
@@ -398,7 +356,7 @@ describe("sandbox: limits", function()
         if okr then keep[#keep + 1] = s else n = math.max(1024, n // 2) end
       end
     ]], { "-q", "--max-memory", "64" })
-    assert.are.equal(5, r.code, explain(r))
+    T.expect(5, r)
   end)
 
   it("ends a long single C call (pathological pattern) by the watchdog, exit 4", function()
@@ -406,7 +364,7 @@ describe("sandbox: limits", function()
       local s = string.rep("a", 26)
       print(s:find(string.rep("(a*)", 30) .. "b"))
     ]], { "-q", "--timeout", "1" })
-    assert.are.equal(4, r.code, explain(r))
+    T.expect(4, r)
     assert.matches("time limit", r.stderr)
     assert.is_true(r.elapsed >= 0.9 and r.elapsed < 15, "took " .. r.elapsed)
   end)
@@ -415,15 +373,15 @@ describe("sandbox: limits", function()
     -- Regression (fixed in 2b91a6d): the error's __tostring ran unprotected after the run,
     -- and a raising or looping one made Lua panic (SIGABRT, exit 134).
     local r = run([[error(setmetatable({}, { __tostring = function() error("inner") end }))]], { "-q" })
-    assert.are.equal(1, r.code, explain(r))
+    T.expect(1, r)
     r = timed([[error(setmetatable({}, { __tostring = function() while true do end end }))]],
       { "-q", "--timeout", "1" })
-    assert.are.equal(4, r.code, explain(r))
+    T.expect(4, r)
     r = run([[error(setmetatable({}, { __tostring = function() return string.rep("x", 2^28) end }))]],
       { "-q", "--max-memory", "64" })
-    assert.are.equal(5, r.code, explain(r))
+    T.expect(5, r)
     r = run([[error(setmetatable({}, { __tostring = function() return "custom message" end }))]], { "-q" })
-    assert.are.equal(1, r.code, explain(r))
+    T.expect(1, r)
     assert.matches("custom message", r.stderr, 1, true)
   end)
 
@@ -433,7 +391,7 @@ describe("sandbox: limits", function()
     -- exit 137) despite --timeout 1.
     local r = timed([[x = setmetatable({}, { __gc = function() while true do end end })]],
       { "-q", "--timeout", "1" }, { kill_after = 10 })
-    assert.are.equal(4, r.code, explain(r))
+    T.expect(4, r)
     assert.is_true(r.elapsed < 9.5, "took " .. r.elapsed)
   end)
 
@@ -452,16 +410,16 @@ describe("sandbox: limits", function()
   it("ends with 130 on SIGINT and 143 on SIGTERM, also inside pcall", function()
     local text = [[log.warn("started") while true do pcall(function() while true do end end) end]]
     local r = signal_run("INT", text)
-    assert.are.equal(130, r.code, explain(r))
+    T.expect(130, r)
     assert.matches("interrupted %(SIGINT%)", r.stderr)
     r = signal_run("TERM", text)
-    assert.are.equal(143, r.code, explain(r))
+    T.expect(143, r)
     assert.matches("terminated %(SIGTERM%)", r.stderr)
   end)
 
   it("ends a script waiting in ecap.sleep on SIGTERM", function()
     local r = signal_run("TERM", [[log.warn("started") ecap.sleep(60)]])
-    assert.are.equal(143, r.code, explain(r))
+    T.expect(143, r)
   end)
 end)
 
@@ -530,17 +488,17 @@ describe("sandbox: the API key", function()
     }
     for _, c in ipairs(cases) do
       local r = run(c[1], c[2])
-      assert.are_not.equal(0, r.code, explain(r))
+      assert.are_not.equal(0, r.code, T.explain(r))
       assert.is_nil(r.stderr:find(KEY, 1, true), r.stderr)
       assert.is_nil(r.stdout:find(KEY, 1, true), r.stdout)
     end
   end)
 
   it("reaches the server only as the ECI-ApiKey header (recorded as present and accepted)", function()
-    sim_reset()
-    ok(run([[ecap.request("POST", "/api/v3/meterGroup/updateUserAutoGroups", { body = { a = 1 },
+    sim.reset()
+    T.expect(0, run([[ecap.request("POST", "/api/v3/meterGroup/updateUserAutoGroups", { body = { a = 1 },
       query = { q = "v" }, headers = { ["X-Note"] = "n" } })]], { "-q" }))
-    local reqs, raw = recorded()
+    local reqs, raw = sim.requests()
     assert.are.equal(1, #reqs)
     assert.is_true(reqs[1].apiKeyPresent)
     assert.is_true(reqs[1].apiKeyAccepted)

@@ -1,6 +1,9 @@
 -- Shared test support for the busted specs: run the real ecaphost binary, start the real
 -- simulator, make raw HTTP requests with the curl command-line tool.
 -- Used as: local T = require "spec.lua.support"
+local luassert = require "luassert"
+local cjson = require "cjson"
+
 local M = {}
 
 M.bin = os.getenv("ECAPHOST") or "./build/ecaphost"
@@ -68,16 +71,74 @@ function M.sh(cmdline, opts)
   return r
 end
 
--- Runs `ecaphost <args...>`; args is a list of strings (quoted here).
--- The API key defaults to "test-key" unless opts.env.ECAP_API_KEY is given (false removes it).
+-- Why a run failed, for assertion messages: its exit code and both output streams.
+function M.explain(r)
+  return "exit " .. tostring(r.code) .. "\nstdout: " .. r.stdout .. "\nstderr: " .. r.stderr
+end
+
+-- Asserts that run r exited with code; returns r.
+function M.expect(code, r)
+  luassert.are.equal(code, r.code, M.explain(r))
+  return r
+end
+
+-- A new table with the fields of each argument in turn, later ones winning (nil ones skipped).
+function M.merge(...)
+  local t = {}
+  for i = 1, select("#", ...) do
+    for k, v in pairs(select(i, ...) or {}) do t[k] = v end
+  end
+  return t
+end
+
+local function absolute(path)
+  if path:sub(1, 1) == "/" then return path end
+  return os.getenv("PWD") .. "/" .. path
+end
+
+-- Runs `ecaphost <args...>`; args is a list of strings (quoted here). Returns {code=, stdout=,
+-- stderr=}. opts.env: variables over the defaults ECAP_API_KEY=test-key, ECAP_CONFIG=/dev/null
+-- (false removes one); ECAP_BASE_URL and XDG_CONFIG_HOME come only from there, never from the
+-- caller. opts.stdin: text on standard input; opts.dir: working directory; opts.kill_after:
+-- seconds after which a hung binary is killed (exit 137) rather than hanging the suite.
 function M.run(args, opts)
   opts = opts or {}
   local env = { ECAP_API_KEY = "test-key", ECAP_CONFIG = "/dev/null" }
   for k, v in pairs(opts.env or {}) do env[k] = v or nil end
-  local parts = { shell_quote(M.bin) }
+  local parts = { "env" }
+  for _, name in ipairs { "ECAP_BASE_URL", "XDG_CONFIG_HOME" } do
+    if not env[name] then parts[#parts + 1] = "-u " .. name end
+  end
+  local bin = M.bin
+  if opts.dir then
+    parts[#parts + 1] = "-C " .. shell_quote(opts.dir)
+    bin = absolute(bin) -- env -C changes directory before it runs the binary
+  end
+  if opts.kill_after then parts[#parts + 1] = "timeout -s KILL " .. opts.kill_after end
+  parts[#parts + 1] = shell_quote(bin)
   for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
-  local cmd = "env -u ECAP_BASE_URL -u XDG_CONFIG_HOME " .. table.concat(parts, " ")
-  return M.sh(cmd, { env = env, stdin = opts.stdin })
+  return M.sh(table.concat(parts, " "), { env = env, stdin = opts.stdin })
+end
+
+-- Runs script text (or the script file opts.path) as
+-- `ecaphost run [-q] <host_opts...> [--base-url opts.url] <script> <opts.args...>`:
+-- -q with opts.quiet, --base-url unless host_opts give one. The other opts are M.run's.
+function M.run_script(text, host_opts, opts)
+  opts = opts or {}
+  local args = { "run" }
+  if opts.quiet then args[#args + 1] = "-q" end
+  local has_base = false
+  for _, a in ipairs(host_opts or {}) do
+    args[#args + 1] = a
+    has_base = has_base or a == "--base-url"
+  end
+  if opts.url and not has_base then
+    args[#args + 1] = "--base-url"
+    args[#args + 1] = opts.url
+  end
+  args[#args + 1] = opts.path or M.script(text)
+  for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
+  return M.run(args, opts)
 end
 
 -- Starts `ecaphost sim --port 0 <args>` in the background and reads its first line.
@@ -103,6 +164,30 @@ function M.start_sim(args)
     p:close()
   end
   function sim.log_text() return M.read(log) or "" end
+  for i, a in ipairs(args) do
+    if a == "--api-key" then sim.key = args[i + 1] end -- the only key it accepts
+  end
+
+  -- M.http against the simulator, with the key it accepts.
+  function sim.http(path, opts)
+    return M.http(url .. path, M.merge(opts, { key = sim.key }))
+  end
+  -- A control call (/api/__sim/...) that must answer 200. body: JSON text, or a table to encode.
+  -- Returns the decoded answer (nil if empty) and the raw body.
+  function sim.control(method, path, body)
+    if type(body) == "table" then body = cjson.encode(body) end
+    local r = sim.http(path, { method = method, body = body })
+    luassert.are.equal(200, r.status, method .. " " .. path .. ": " .. r.body)
+    return r.body ~= "" and M.json(r.body) or nil, r.body
+  end
+  function sim.reset() return sim.control("POST", "/api/__sim/reset") end
+  -- The requests recorded since the last reset (decoded, and the raw body).
+  function sim.requests() return sim.control("GET", "/api/__sim/requests") end
+  function sim.clear_requests() return sim.control("DELETE", "/api/__sim/requests") end
+  -- Queues a fault: spec as for POST /api/__sim/faults.
+  function sim.fault(spec) return sim.control("POST", "/api/__sim/faults", spec) end
+  -- Changes settings: as for PUT /api/__sim/config.
+  function sim.configure(settings) return sim.control("PUT", "/api/__sim/config", settings) end
   return sim
 end
 
@@ -137,7 +222,6 @@ end
 
 -- Decodes JSON with lua-cjson (the spec side's own decoder, independent of ecaphost's).
 function M.json(text)
-  local cjson = require "cjson"
   return cjson.decode(text)
 end
 

@@ -34,23 +34,11 @@ end
 
 local sim
 
-local function ctl(method, path, body)
-  if type(body) == "table" then body = cjson.encode(body) end
-  local r = T.http(sim.url .. path, { method = method, body = body })
-  assert.is_true(r.status == 200, "control " .. method .. " " .. path .. ": " .. tostring(r.status) .. " " .. r.body)
-  return r.body ~= "" and T.json(r.body) or nil
-end
-
-local function requests() return ctl("GET", "/api/__sim/requests") end
-
 -- Runs a script (PRELUDE + code) against the simulator; opts.args: host options before the
 -- script, opts.env: environment. Returns the result with .results (the decoded RESULT lines).
 local function run(code, opts)
   opts = opts or {}
-  local args = { "run", "-q", "--base-url", sim.url }
-  for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
-  args[#args + 1] = T.script(PRELUDE .. code)
-  local r = T.run(args, { env = opts.env })
+  local r = T.run_script(PRELUDE .. code, opts.args, { quiet = true, url = sim.url, env = opts.env })
   r.results = {}
   for line in r.stdout:gmatch("[^\n]+") do
     local j = line:match("^RESULT (.*)$")
@@ -60,14 +48,13 @@ local function run(code, opts)
 end
 
 local function ok_run(code, opts)
-  local r = run(code, opts)
-  assert.are.equal(0, r.code, "exit " .. tostring(r.code) .. "\nstdout: " .. r.stdout .. "\nstderr: " .. r.stderr)
+  local r = T.expect(0, run(code, opts))
   return r.results[1], r
 end
 
 -- The one request recorded, checked for what every request carries.
 local function the_request(method, path, query)
-  local reqs = requests()
+  local reqs = sim.requests()
   assert.are.equal(1, #reqs, "expected exactly one request, got " .. cjson.encode(reqs))
   local q = reqs[1]
   assert.are.equal(method, q.method)
@@ -91,7 +78,7 @@ local CONVERT = [[{
 describe("bindings", function()
   setup(function() sim = T.start_sim({ "--api-key", "test-key" }) end)
   teardown(function() if sim then sim.stop() end end)
-  before_each(function() ctl("POST", "/api/__sim/reset") end)
+  before_each(function() sim.reset() end)
 
   -- ---- the request on the wire, the response's types ---------------------------------------
   describe("meter_groups.refresh", function()
@@ -249,7 +236,7 @@ describe("bindings", function()
   -- ---- the server's errors as error tables -----------------------------------------------
   describe("server errors", function()
     it("404, 400, 403 and 401 become http error tables (kind, status, method, path, message)", function()
-      ctl("POST", "/api/__sim/faults", { mode = "status", status = 403, pathPrefix = "/api/v202203/" })
+      sim.fault({ mode = "status", status = 403, pathPrefix = "/api/v202203/" })
       local all = ok_run([[
         local r = {}
         r[1] = catch(ecap.meter_groups.refresh, 999)
@@ -271,14 +258,14 @@ describe("bindings", function()
       assert.are.same({ "http", 403, "POST", "/api/v202203/utilityPlatform/meter/7/release" },
                       { e403.kind, e403.status, e403.method, e403.path })
       assert.are.equal("simulated fault: status 403", e403.message)
-      assert.are.equal(4, #requests()) -- each sent once: none of these is retried
+      assert.are.equal(4, #sim.requests()) -- each sent once: none of these is retried
     end)
 
     it("401 for a key the server does not accept: an error table, the key recorded as not accepted", function()
       local r = ok_run([[out(catch(ecap.meter_groups.refresh, 6))]], { env = { ECAP_API_KEY = "wrong-key" } })
       assert.are.same({ false, "http", 401, "POST", "/api/v3/meterGroup/6/updateUserAutoGroup",
                         "the ECI-ApiKey is not valid" }, { r.ok, r.kind, r.status, r.method, r.path, r.message })
-      local reqs = requests()
+      local reqs = sim.requests()
       assert.are.equal(1, #reqs)
       assert.is_true(reqs[1].apiKeyPresent)
       assert.is_false(reqs[1].apiKeyAccepted)
@@ -362,7 +349,7 @@ describe("bindings", function()
         assert.truthy(e.text:find("^validation: "), e.text)
         assert.is_string(e.operation, c[1])
       end
-      assert.are.same({}, requests())
+      assert.are.same({}, sim.requests())
     end)
 
     it("name the rule in one line: the messages of the two guards", function()
@@ -376,7 +363,7 @@ describe("bindings", function()
       assert.are.equal("filters = {} matches every meter in the database: pass confirm = \"all meters\" "
         .. "in the options table, or run with --allow-destructive", all[2].message)
       assert.are.equal("cost_avoidance.bulk_update", all[2].operation)
-      assert.are.same({}, requests())
+      assert.are.same({}, sim.requests())
     end)
   end)
 
@@ -403,7 +390,7 @@ describe("bindings", function()
       local r = run([[ecap.meter_groups.refresh(7)]], { args = { "--config", f } })
       assert.are.equal(3, r.code, r.stderr)
       assert.truthy(r.stderr:find("{id}", 1, true), r.stderr)
-      assert.are.same({}, requests())
+      assert.are.same({}, sim.requests())
     end)
   end)
 end)

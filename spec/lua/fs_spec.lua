@@ -2,34 +2,16 @@
 -- lines, CSV files with quoted multi-line fields, the log line format.
 local T = require "spec.lua.support"
 
-local BASE = { "--base-url", "http://127.0.0.1:9" }
-
 local root, inside, outdir, secret
 
 local function sh(cmd)
   assert(os.execute(cmd), cmd)
 end
 
--- Runs script text with the given host options (grants...) and returns {code, stdout, stderr}.
+-- Runs script text with the given host options (grants...), in dir if given; returns
+-- {code, stdout, stderr}.
 local function run(opts, text, dir)
-  local args = { "run" }
-  for _, a in ipairs(BASE) do args[#args + 1] = a end
-  for _, a in ipairs(opts) do args[#args + 1] = a end
-  args[#args + 1] = T.script(text)
-  if not dir then return T.run(args) end
-  local parts = {}
-  for _, a in ipairs(args) do parts[#parts + 1] = T.q(a) end
-  local bin = T.bin
-  if bin:sub(1, 1) ~= "/" then bin = os.getenv("PWD") .. "/" .. bin end
-  return T.sh(string.format("cd %s && env -u ECAP_BASE_URL -u XDG_CONFIG_HOME " ..
-    "ECAP_API_KEY=test-key ECAP_CONFIG=/dev/null %s %s", T.q(dir), T.q(bin),
-    table.concat(parts, " ")))
-end
-
-local function ok(r)
-  assert.are.equal(0, r.code, "exit " .. tostring(r.code) .. "\nstdout: " .. r.stdout ..
-    "\nstderr: " .. r.stderr)
-  return r
+  return T.run_script(text, opts, { url = "http://127.0.0.1:9", dir = dir })
 end
 
 -- Script text: prints "ok <value>" or "err <kind>|<tostring(err)>" for a call.
@@ -64,7 +46,7 @@ end)
 
 describe("fs grants", function()
   it("refuses every file without a grant", function()
-    local r = ok(run({}, probe("fs.read(" .. string.format("%q", inside .. "/data.txt") .. ")")))
+    local r = T.expect(0, run({}, probe("fs.read(" .. string.format("%q", inside .. "/data.txt") .. ")")))
     assert.matches("^err sandbox|", r.stdout)
     assert.matches("no directory is granted for reading %(%-%-allow%-read DIR%)", r.stdout)
   end)
@@ -76,24 +58,24 @@ describe("fs grants", function()
   end)
 
   it("reads a file inside a read grant", function()
-    local r = ok(run({ "--allow-read", inside },
+    local r = T.expect(0, run({ "--allow-read", inside },
       "print(#fs.read(" .. string.format("%q", inside .. "/data.txt") .. "))"))
     assert.are.equal("14\n", r.stdout)
   end)
 
   it("takes a relative path from the working directory", function()
-    local r = ok(run({ "--allow-read", inside }, "print(fs.read('in/data.txt'):sub(1, 3))", root))
+    local r = T.expect(0, run({ "--allow-read", inside }, "print(fs.read('in/data.txt'):sub(1, 3))", root))
     assert.are.equal("one\n", r.stdout)
   end)
 
   it("refuses a file outside the grant, by name", function()
-    local r = ok(run({ "--allow-read", inside }, probe("fs.read('/etc/passwd')")))
+    local r = T.expect(0, run({ "--allow-read", inside }, probe("fs.read('/etc/passwd')")))
     assert.are.equal("err sandbox|sandbox: fs.read: /etc/passwd is outside the granted " ..
       "directories (--allow-read)\n", r.stdout)
   end)
 
   it("refuses a .. escape", function()
-    local r = ok(run({ "--allow-read", inside },
+    local r = T.expect(0, run({ "--allow-read", inside },
       probe(string.format("fs.read(%q)", inside .. "/../secret/key.txt"))))
     assert.matches("^err sandbox|", r.stdout)
     assert.matches("outside the granted directories", r.stdout, 1, true)
@@ -101,47 +83,47 @@ describe("fs grants", function()
   end)
 
   it("refuses a relative .. escape", function()
-    local r = ok(run({ "--allow-read", inside }, probe("fs.read('../secret/key.txt')"), inside))
+    local r = T.expect(0, run({ "--allow-read", inside }, probe("fs.read('../secret/key.txt')"), inside))
     assert.matches("^err sandbox|", r.stdout)
   end)
 
   it("refuses a symlink to a file outside the grant", function()
-    local r = ok(run({ "--allow-read", inside }, probe(string.format("fs.read(%q)", inside .. "/link"))))
+    local r = T.expect(0, run({ "--allow-read", inside }, probe(string.format("fs.read(%q)", inside .. "/link"))))
     assert.matches("^err sandbox|", r.stdout)
     assert.not_matches("top secret", r.stdout, 1, true)
   end)
 
   it("refuses a path through a symlinked directory outside the grant", function()
-    local r = ok(run({ "--allow-read", inside },
+    local r = T.expect(0, run({ "--allow-read", inside },
       probe(string.format("fs.lines(%q)", inside .. "/dirlink/key.txt"))))
     assert.matches("^err sandbox|", r.stdout)
   end)
 
   it("does not tell whether a file outside the grant exists", function()
-    local r = ok(run({ "--allow-read", inside }, probe(string.format("fs.read(%q)", secret .. "/nope"))))
+    local r = T.expect(0, run({ "--allow-read", inside }, probe(string.format("fs.read(%q)", secret .. "/nope"))))
     assert.matches("^err sandbox|", r.stdout)
   end)
 
   it("reports a missing file inside the grant as an io error", function()
-    local r = ok(run({ "--allow-read", inside }, probe(string.format("fs.read(%q)", inside .. "/nope.csv"))))
+    local r = T.expect(0, run({ "--allow-read", inside }, probe(string.format("fs.read(%q)", inside .. "/nope.csv"))))
     assert.matches("^err io|io: fs.read: .*/in/nope.csv: No such file or directory", r.stdout)
   end)
 
   it("refuses writing with only a read grant", function()
     local target = inside .. "/new.txt"
-    local r = ok(run({ "--allow-read", inside }, probe(string.format("fs.write(%q, 'x')", target))))
+    local r = T.expect(0, run({ "--allow-read", inside }, probe(string.format("fs.write(%q, 'x')", target))))
     assert.matches("^err sandbox|.*no directory is granted for writing %(%-%-allow%-write DIR%)", r.stdout)
     assert.is_nil(T.read(target))
   end)
 
   it("lets a write grant read too", function()
-    local r = ok(run({ "--allow-write", inside },
+    local r = T.expect(0, run({ "--allow-write", inside },
       probe(string.format("#fs.read(%q)", inside .. "/data.txt"))))
     assert.are.equal("ok 14\n", r.stdout)
   end)
 
   it("refuses writing through a symlink to a file outside", function()
-    local r = ok(run({ "--allow-write", outdir },
+    local r = T.expect(0, run({ "--allow-write", outdir },
       probe(string.format("fs.write(%q, 'owned')", outdir .. "/outlink"))))
     assert.matches("^err sandbox|", r.stdout)
     assert.are.equal("top secret\n", T.read(secret .. "/key.txt"))
@@ -149,7 +131,7 @@ describe("fs grants", function()
 
   it("refuses writing or appending through a dangling symlink", function()
     for _, call in ipairs({ "write", "append" }) do
-      local r = ok(run({ "--allow-write", outdir },
+      local r = T.expect(0, run({ "--allow-write", outdir },
         probe(string.format("fs.%s(%q, 'x')", call, outdir .. "/dangling"))))
       assert.matches("^err sandbox|", r.stdout)
     end
@@ -157,7 +139,7 @@ describe("fs grants", function()
   end)
 
   it("refuses writing the granted directory's parent through ..", function()
-    local r = ok(run({ "--allow-write", outdir },
+    local r = T.expect(0, run({ "--allow-write", outdir },
       probe(string.format("fs.write(%q, 'x')", outdir .. "/../escaped.txt"))))
     assert.matches("^err sandbox|", r.stdout)
     assert.is_nil(T.read(root .. "/escaped.txt"))
@@ -169,7 +151,7 @@ describe("fs.write", function()
     local target = outdir .. "/report.txt"
     T.write(target, "old content that is longer\n")
     sh("chmod 640 " .. T.q(target))
-    local r = ok(run({ "--allow-write", outdir },
+    local r = T.expect(0, run({ "--allow-write", outdir },
       string.format("fs.write(%q, 'new\\n') print(fs.read(%q))", target, target)))
     assert.are.equal("new\n\n", r.stdout)
     assert.are.equal("new\n", T.read(target))
@@ -182,7 +164,7 @@ describe("fs.write", function()
   it("keeps the old file when the write fails", function()
     local target = outdir .. "/keep.txt"
     T.write(target, "keep me")
-    local r = ok(run({ "--allow-write", outdir },
+    local r = T.expect(0, run({ "--allow-write", outdir },
       probe(string.format("fs.write(%q, 'x')", outdir .. "/nodir/keep.txt"))))
     assert.matches("^err io|", r.stdout)
     assert.are.equal("keep me", T.read(target))
@@ -190,13 +172,13 @@ describe("fs.write", function()
   end)
 
   it("refuses to replace a directory", function()
-    local r = ok(run({ "--allow-write", outdir }, probe(string.format("fs.write(%q, 'x')", outdir))))
+    local r = T.expect(0, run({ "--allow-write", outdir }, probe(string.format("fs.write(%q, 'x')", outdir))))
     assert.matches("^err io|.*is a directory", r.stdout)
   end)
 
   it("writes binary content exactly", function()
     local target = outdir .. "/bin.dat"
-    ok(run({ "--allow-write", outdir }, string.format("fs.write(%q, 'a\\0b\\r\\n\\255')", target)))
+    T.expect(0, run({ "--allow-write", outdir }, string.format("fs.write(%q, 'a\\0b\\r\\n\\255')", target)))
     assert.are.equal("a\0b\r\n\255", T.read(target))
   end)
 end)
@@ -205,13 +187,13 @@ describe("fs.append", function()
   it("creates a file and appends to it", function()
     local target = outdir .. "/log.txt"
     os.remove(target)
-    ok(run({ "--allow-write", outdir }, string.format(
+    T.expect(0, run({ "--allow-write", outdir }, string.format(
       "for i = 1, 3 do fs.append(%q, 'line ' .. i .. '\\n') end", target)))
     assert.are.equal("line 1\nline 2\nline 3\n", T.read(target))
   end)
 
   it("needs a write grant", function()
-    local r = ok(run({ "--allow-read", inside },
+    local r = T.expect(0, run({ "--allow-read", inside },
       probe(string.format("fs.append(%q, 'x')", inside .. "/data.txt"))))
     assert.matches("^err sandbox|", r.stdout)
     assert.are.equal("one\r\ntwo\nthree", T.read(inside .. "/data.txt"))
@@ -220,13 +202,13 @@ end)
 
 describe("fs.lines, fs.exists, fs.list", function()
   it("iterates lines without line ends, CRLF and a last line without newline included", function()
-    local r = ok(run({ "--allow-read", inside }, string.format(
+    local r = T.expect(0, run({ "--allow-read", inside }, string.format(
       "for l in fs.lines(%q) do print('[' .. l .. ']') end", inside .. "/data.txt")))
     assert.are.equal("[one]\n[two]\n[three]\n", r.stdout)
   end)
 
   it("survives thousands of abandoned and broken-off iterators", function()
-    local r = ok(run({ "--allow-read", inside }, string.format([[
+    local r = T.expect(0, run({ "--allow-read", inside }, string.format([[
       for i = 1, 5000 do
         for l in fs.lines(%q) do break end
         local it = fs.lines(%q); it()
@@ -236,7 +218,7 @@ describe("fs.lines, fs.exists, fs.list", function()
   end)
 
   it("tells whether a file exists and lists a directory, sorted", function()
-    local r = ok(run({ "--allow-read", inside }, string.format(
+    local r = T.expect(0, run({ "--allow-read", inside }, string.format(
       "print(fs.exists(%q), fs.exists(%q)) print(table.concat(fs.list(%q), ','))",
       inside .. "/data.txt", inside .. "/nope", inside)))
     assert.are.equal("true\tfalse\ndata.txt,dirlink,link\n", r.stdout)
@@ -249,7 +231,7 @@ describe("csv.rows", function()
     T.write(path, "\239\187\191meter_id, service address ,note\r\n" ..
       "1,\"12 Elm St\r\nSuite 4\",\"say \"\"hi\"\"\"\r\n" ..
       "2,\"1 Oak Ave, Bldg B\",\r\n")
-    local r = ok(run({ "--allow-read", inside }, string.format([[
+    local r = T.expect(0, run({ "--allow-read", inside }, string.format([[
       for row in csv.rows(%q) do
         print(row.meter_id, (row["service address"]:gsub("\r\n", "|")), row.note)
       end]], path)))
@@ -257,21 +239,21 @@ describe("csv.rows", function()
   end)
 
   it("follows the fs rules", function()
-    local r = ok(run({ "--allow-read", inside }, probe(string.format("csv.rows(%q)", secret .. "/key.txt"))))
+    local r = T.expect(0, run({ "--allow-read", inside }, probe(string.format("csv.rows(%q)", secret .. "/key.txt"))))
     assert.matches("^err sandbox|", r.stdout)
   end)
 
   it("names the file and line of a malformed record", function()
     local path = inside .. "/bad.csv"
     T.write(path, "a,b\n1,2\n3\n")
-    local r = ok(run({ "--allow-read", inside }, probe(string.format("csv.rows(%q)", path))))
+    local r = T.expect(0, run({ "--allow-read", inside }, probe(string.format("csv.rows(%q)", path))))
     assert.matches("err csv|csv: " .. path:gsub("%p", "%%%0") .. ": line 3: 1 field, header has 2",
       r.stdout)
   end)
 
   it("writes a report that reads back the same", function()
     local path = outdir .. "/report.csv"
-    local r = ok(run({ "--allow-write", outdir }, string.format([[
+    local r = T.expect(0, run({ "--allow-write", outdir }, string.format([[
       local rows = {{id = 1, addr = "1 Elm,\nApt \"2\""}, {id = 2, addr = " x "}}
       fs.write(%q, csv.encode(rows, {"id", "addr"}))
       for row in csv.rows(%q) do print(row.id, row.addr) end]], path, path)))
@@ -282,7 +264,7 @@ end)
 
 describe("log", function()
   it("writes timestamped UTC lines to stderr", function()
-    local r = ok(run({}, [[
+    local r = T.expect(0, run({}, [[
       log.info("hello %s %d", "world", 42)
       log.warn("50% done")
       log.error("two\nlines")]]))
@@ -294,13 +276,13 @@ describe("log", function()
   end)
 
   it("is silenced by --quiet for info only", function()
-    local r = ok(run({ "--quiet" }, [[log.info("not shown") log.warn("shown")]]))
+    local r = T.expect(0, run({ "--quiet" }, [[log.info("not shown") log.warn("shown")]]))
     assert.not_matches("not shown", r.stderr, 1, true)
     assert.matches("WARN  shown", r.stderr, 1, true)
   end)
 
   it("raises a normal Lua error for a bad format", function()
-    local r = ok(run({}, [[print(pcall(log.info, "%d", "x"))]]))
+    local r = T.expect(0, run({}, [[print(pcall(log.info, "%d", "x"))]]))
     assert.matches("^false\t.*number expected", r.stdout)
   end)
 end)

@@ -18,13 +18,13 @@ local function try(f, ...)
 end
 ]]
 
--- Runs the prelude plus one `print(<expr>)` per expression; returns the printed lines.
-local function eval(exprs)
+-- Runs the prelude plus one `print(<expr>)` per case { expression, ... }; returns the printed
+-- lines.
+local function eval(cases)
   local text = { PRELUDE }
-  for _, e in ipairs(exprs) do text[#text + 1] = "print(" .. e .. ")" end
-  local r = T.run({ "run", "-q", "--base-url", "http://127.0.0.1:9", T.script(table.concat(text, "\n")) },
-    { env = { ECAP_CONFIG = conf } })
-  assert.are.equal(0, r.code, "exit " .. tostring(r.code) .. "\nstdout: " .. r.stdout .. "\nstderr: " .. r.stderr)
+  for _, c in ipairs(cases) do text[#text + 1] = "print(" .. c[1] .. ")" end
+  local r = T.expect(0, T.run_script(table.concat(text, "\n"), nil,
+    { quiet = true, url = "http://127.0.0.1:9", env = { ECAP_CONFIG = conf } }))
   local lines = {}
   for l in r.stdout:gmatch("([^\n]*)\n") do lines[#lines + 1] = l end
   return lines
@@ -32,9 +32,7 @@ end
 
 -- Checks pairs { expression, expected printed text } in one run of the binary.
 local function expect_all(cases)
-  local exprs = {}
-  for i, c in ipairs(cases) do exprs[i] = c[1] end
-  local got = eval(exprs)
+  local got = eval(cases)
   for i, c in ipairs(cases) do
     assert.are.equal(c[2], got[i], c[1])
   end
@@ -42,9 +40,7 @@ end
 
 -- Expects each expression (a call in try(...)) to fail with a message containing the pattern.
 local function expect_errors(cases)
-  local exprs = {}
-  for i, c in ipairs(cases) do exprs[i] = c[1] end
-  local got = eval(exprs)
+  local got = eval(cases)
   for i, c in ipairs(cases) do
     assert.matches("^error:", got[i] or "", nil, c[1])
     assert.matches(c[2], got[i], 1, true)

@@ -9,35 +9,25 @@ describe("many calls at once", function()
 
   setup(function() sim = T.start_sim({ "--quiet" }) end)
   teardown(function() sim.stop() end)
-  before_each(function()
-    assert.equal(200, T.http(sim.url .. "/api/__sim/reset", { method = "POST" }).status)
-  end)
+  before_each(function() sim.reset() end)
 
-  local function set_latency(ms)
-    local r = T.http(sim.url .. "/api/__sim/config", { method = "PUT", body = '{"latencyMs": ' .. ms .. '}' })
-    assert.equal(200, r.status)
-  end
+  local function set_latency(ms) sim.configure({ latencyMs = ms }) end
 
   local function recorded()
-    return T.json(T.http(sim.url .. "/api/__sim/requests").body)
+    return T.json(sim.http("/api/__sim/requests").body)
   end
 
   local function clear_recorded()
-    T.http(sim.url .. "/api/__sim/requests", { method = "DELETE" })
+    sim.http("/api/__sim/requests", { method = "DELETE" })
   end
 
   -- Runs a script against the simulator; extra host options before the script.
   local function run(text, opts)
-    local args = { "run", "-q", "--base-url", sim.url }
-    for _, o in ipairs(opts or {}) do args[#args + 1] = o end
-    args[#args + 1] = T.script(text)
-    return T.run(args)
+    return T.run_script(text, opts, { quiet = true, url = sim.url })
   end
 
   local function ok(text, opts)
-    local r = run(text, opts)
-    assert.are.equal(0, r.code, r.stderr)
-    return r.stdout
+    return T.expect(0, run(text, opts)).stdout
   end
 
   describe("ecap.parallel", function()
@@ -287,7 +277,7 @@ describe("many calls at once", function()
     ]]
 
     it("polls until the task has an end date", function()
-      T.http(sim.url .. "/api/__sim/config", { method = "PUT", body = '{"taskDelaySeconds": 0.5}' })
+      sim.http("/api/__sim/config", { method = "PUT", body = '{"taskDelaySeconds": 0.5}' })
       local out = ok(bulk .. [[
         local t0 = ecap.now()
         local done = ecap.cost_avoidance.wait(task, { interval = 0.1, timeout = 10 })
@@ -297,7 +287,7 @@ describe("many calls at once", function()
     end)
 
     it("raises a timeout error past its timeout", function()
-      T.http(sim.url .. "/api/__sim/config", { method = "PUT", body = '{"taskDelaySeconds": 30}' })
+      sim.http("/api/__sim/config", { method = "PUT", body = '{"taskDelaySeconds": 30}' })
       local out = ok(bulk .. [[
         local ok, e = pcall(ecap.cost_avoidance.wait, task.costAvoidanceTaskId, { interval = 0.1, timeout = 0.3 })
         print(ok, e.kind, tostring(e):match("not finished") ~= nil)

@@ -12,15 +12,9 @@ local END_AM = WF .. "end_account_meter.lua"
 
 local sim
 
-local function ctl(method, path)
-  local r = T.http(sim.url .. path, { method = method })
-  assert.are.equal(200, r.status, r.body)
-  return T.json(r.body)
-end
-local function requests() return ctl("GET", "/api/__sim/requests") end
 local function sent(method, prefix)
   local n = 0
-  for _, q in ipairs(requests()) do
+  for _, q in ipairs(sim.requests()) do
     if q.method == method and q.path:sub(1, #prefix) == prefix then n = n + 1 end
   end
   return n
@@ -28,15 +22,7 @@ end
 
 -- ecaphost run [host options...] script [script args...]
 local function run(host, script, args)
-  local a = { "run", "-q" }
-  for _, x in ipairs(host) do a[#a + 1] = x end
-  a[#a + 1] = script
-  for _, x in ipairs(args or {}) do a[#a + 1] = x end
-  return T.run(a)
-end
-
-local function assert_ok(r)
-  assert.are.equal(0, r.code, "exit " .. tostring(r.code) .. "\nstdout: " .. r.stdout .. "\nstderr: " .. r.stderr)
+  return T.run_script(nil, host, { quiet = true, path = script, args = args })
 end
 
 local function has(text, s) assert.truthy(text:find(s, 1, true), "expected " .. s .. " in:\n" .. text) end
@@ -45,12 +31,12 @@ local function lacks(text, s) assert.falsy(text:find(s, 1, true), "unexpected " 
 describe("workflows", function()
   setup(function() sim = T.start_sim() end)
   teardown(function() if sim then sim.stop() end end)
-  before_each(function() ctl("POST", "/api/__sim/reset") end)
+  before_each(function() sim.reset() end)
 
   describe("hello.lua", function()
     it("prints every meter's code", function()
       local r = run({ "--sim" }, T.src .. "/scripts/hello.lua")
-      assert_ok(r)
+      T.expect(0, r)
       has(r.stdout, "E-HQ-MAIN\tHQ Main Electric\n")
       has(r.stdout, "E-HQ-OLD")
       has(r.stdout, "\n20 meters\n")
@@ -60,7 +46,7 @@ describe("workflows", function()
   describe("convert_refresh_update.lua", function()
     it("runs the whole workflow on the demo data with --sim and no arguments", function()
       local r = run({ "--sim" }, CONVERT)
-      assert_ok(r)
+      T.expect(0, r)
       local lines = {}
       for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
       assert.are.equal(7, #lines, r.stdout)
@@ -83,14 +69,14 @@ describe("workflows", function()
       has(r.stderr, "not talking to the simulator (no --sim): no default ids; missing --meter, --group")
       has(r.stderr, "usage: ecaphost run")
       lacks(r.stdout, "step")
-      assert.are.same({}, requests())
+      assert.are.same({}, sim.requests())
     end)
 
     it("refuses when only some ids are given", function()
       local r = run({ "--base-url", sim.url }, CONVERT, { "--meter", "5", "--group", "6" })
       assert.are_not.equal(0, r.code)
       has(r.stderr, "missing --data-point-id, --observation-type-id, --summarization-method-id, --esa-meters (or --formula)")
-      assert.are.same({}, requests())
+      assert.are.same({}, sim.requests())
     end)
 
     it("rejects bad arguments with the usage text", function()
@@ -109,20 +95,20 @@ describe("workflows", function()
       local args = { "--meter", "6", "--esa-meters", "3,4", "--group", "6", "--data-point-id", "1",
                      "--observation-type-id", "1", "--summarization-method-id", "1", "--baseline-months", "36" }
       local r = run({ "--base-url", sim.url }, CONVERT, args)
-      assert_ok(r)
+      T.expect(0, r)
       has(r.stdout, "step 1: meter 6 E-PLANT-CALC")
       has(r.stdout, "formula {3} + {4} over ESA meters 3, 4; group 6;")
       has(r.stdout, "step 3: refreshed 1 group; meter 6 E-PLANT-CALC is in 6 ESA-CALCULATED")
       has(r.stdout, "step 5: task 1 Completed")
       -- what the bulk update sent: the meter-group filter, 36 months, the rest null
       local bulk
-      for _, q in ipairs(requests()) do if q.path == "/api/v3/savings/settings" then bulk = cjson.decode(q.body) end end
+      for _, q in ipairs(sim.requests()) do if q.path == "/api/v3/savings/settings" then bulk = cjson.decode(q.body) end end
       assert.are.same({ { fieldId = 1, operator = "equals", value = "6" } }, bulk.filters)
       assert.are.equal(36, bulk.numBaselineMonths)
       assert.are.equal(true, bulk.includeMeterInCostAvoidance)
       assert.are.equal(cjson.null, bulk.savingsStartDate)
 
-      ctl("DELETE", "/api/__sim/requests")
+      sim.clear_requests()
       local again = run({ "--base-url", sim.url }, CONVERT, args)
       assert.are.equal(1, again.code)
       has(again.stdout, "step 2 failed: http 400 POST /api/v202510/meter/6/esaCalculatedMeter: ")
@@ -147,7 +133,7 @@ describe("workflows", function()
       local out = dir .. "/releases.result.csv"
       local r = run({ "--sim", "--allow-read", WF, "--allow-write", dir }, RELEASES,
                     { WF .. "releases.example.csv", out })
-      assert_ok(r)
+      T.expect(0, r)
       has(r.stdout, "apply_releases: 4 rows from ")
       for i, id in ipairs { 7, 8, 9, 10 } do
         has(r.stdout, string.format("row %d meter %d: ok: Pending (status 3), submitted ", i, id))
@@ -164,7 +150,7 @@ describe("workflows", function()
 
     it("uses the example CSV next to the script under --sim without arguments", function()
       local r = run({ "--sim", "--allow-read", WF }, RELEASES)
-      assert_ok(r)
+      T.expect(0, r)
       has(r.stdout, "releases.example.csv")
       has(r.stdout, "4 ok, 0 failed")
     end)
@@ -185,7 +171,7 @@ describe("workflows", function()
       has(r.stderr, "apply_releases: 3 of 5 rows failed")
       -- rows 2 and 4 were refused before sending: three requests, for meters 7, 1 and 10
       local paths = {}
-      for _, q in ipairs(requests()) do paths[#paths + 1] = q.path end
+      for _, q in ipairs(sim.requests()) do paths[#paths + 1] = q.path end
       table.sort(paths)
       assert.are.same({ "/api/v202203/utilityPlatform/meter/1/release", "/api/v202203/utilityPlatform/meter/10/release",
                         "/api/v202203/utilityPlatform/meter/7/release" }, paths)
@@ -206,14 +192,14 @@ describe("workflows", function()
       assert.are.equal(1, r.code)
       has(r.stdout, "cannot read ")
       has(r.stdout, "--allow-read")
-      assert.are.same({}, requests())
+      assert.are.same({}, sim.requests())
     end)
   end)
 
   describe("end_account_meter.lua", function()
     it("moves the end date of a demo relationship with deleteBills=false under --sim", function()
       local r = run({ "--sim" }, END_AM)
-      assert_ok(r)
+      T.expect(0, r)
       has(r.stdout, "step 1: relationship 2: account 1 2001-0001 - meter 1 E-HQ-MAIN, 2021-01-01 .. 3000-01-01")
       has(r.stdout, "step 2: end date 3000-01-01 -> 2025-10-31 with deleteBills=false: bills after the new end date are kept")
       has(r.stdout, "step 2: done: relationship 2 now 2021-01-01 .. 2025-10-31\n")
@@ -227,7 +213,7 @@ describe("workflows", function()
       has(r.stdout, "step 2 failed: validation: deleteBills=true deletes whole bills, other meters' lines included: "
         .. "pass confirm = \"delete bills\" in the options table, or run with --allow-destructive")
       has(r.stdout, "run again with --delete-bills --yes-delete-bills")
-      local reqs = requests()
+      local reqs = sim.requests()
       assert.are.equal(1, #reqs) -- only the read of the meter
       assert.are.same({ "GET", "/api/v3/meter/1" }, { reqs[1].method, reqs[1].path })
     end)
@@ -235,11 +221,11 @@ describe("workflows", function()
     it("deletes the bills with --delete-bills --yes-delete-bills (confirm passed)", function()
       local r = run({ "--base-url", sim.url }, END_AM, { "--meter", "1", "--account-meter", "2",
         "--end-date", "2025-10-31", "--delete-bills", "--yes-delete-bills" })
-      assert_ok(r)
+      T.expect(0, r)
       has(r.stdout, 'passing {deleteBills = true, confirm = "delete bills"}')
       has(r.stdout, "step 2: done: relationship 2 now 2021-01-01 .. 2025-10-31, bills deleted: 2")
       local put
-      for _, q in ipairs(requests()) do if q.method == "PUT" then put = q end end
+      for _, q in ipairs(sim.requests()) do if q.method == "PUT" then put = q end end
       assert.are.equal("/api/v3/accountmeter/2", put.path)
       assert.are.equal("deleteBills=true", put.query)
       assert.are.same({ beginDate = "2021-01-01", endDate = "2025-10-31", generalLedgerId = 1, vendorTypeId = 1 },
@@ -250,7 +236,7 @@ describe("workflows", function()
       local r = run({ "--base-url", sim.url }, END_AM)
       assert.are.equal(1, r.code)
       has(r.stderr, "no default ids; --meter, --account-meter and --end-date are required")
-      assert.are.same({}, requests())
+      assert.are.same({}, sim.requests())
       r = run({ "--base-url", sim.url }, END_AM, { "--meter", "9", "--account-meter", "7", "--end-date", "2025-11-30" })
       assert.are.equal(1, r.code)
       has(r.stdout, "step 1 failed: meter 9 has no relationship 7")

@@ -1,0 +1,48 @@
+/* The simulator's Lua side: one state running sim/sim.lua, shared by every connection thread
+ * under `lock`. */
+#ifndef ECAP_SIM_LUA_BRIDGE_H
+#define ECAP_SIM_LUA_BRIDGE_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include <lua.h>
+#include <microhttpd.h>
+
+#include "reply.h"
+#include "sim.h"
+
+struct lua_bridge {
+    lua_State *L;
+    int handler_ref;      /* sim.sim's handle function, in the registry */
+    pthread_mutex_t lock; /* every call into L */
+};
+
+/* A request as the handler sees it. */
+struct bridge_request {
+    const char *method, *path;
+    const char *query; /* raw, without the '?'; "" when none */
+    const char *body;  /* NULL when none */
+    size_t len;
+    struct MHD_Connection *conn; /* its headers are passed on */
+};
+
+/* What the handler decided, beside the reply itself. */
+struct verdict {
+    unsigned status;
+    enum reply_fault fault;
+    double hang_s;     /* FAULT_HANG: how long to hold the connection before closing it */
+    double latency_ms; /* to wait before replying, outside the lock */
+};
+
+/* Loads the data set (o->data_file, or the embedded demo) into a new state running sim.sim.
+ * Returns 0, or -1 with a message in err and nothing left to close. */
+int bridge_open(struct lua_bridge *b, const struct sim_options *o, double task_delay_s,
+                char *err, size_t errlen);
+void bridge_close(struct lua_bridge *b);
+
+/* Runs the handler under the lock and builds its reply. NULL when out of memory. */
+struct MHD_Response *bridge_handle(struct lua_bridge *b, const struct bridge_request *rq,
+                                   struct verdict *v);
+
+#endif

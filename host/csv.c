@@ -315,18 +315,24 @@ static void add_quoted(luaL_Buffer *b, const char *s, size_t len)
 #define ENC_ROW 4 /* stack slots of csv.encode: the current row and value */
 #define ENC_VAL 5
 
-/* Adds the value in slot ENC_VAL as one field. row 0 is the header line. */
+/* Adds the value in slot ENC_VAL as one field. row 0 is the header line. An empty field that
+ * is alone in its record is written as "": an empty line would be skipped when read back. */
 static void add_field(lua_State *L, luaL_Buffer *b, const struct opts *o, lua_Integer row,
-                      lua_Integer col)
+                      lua_Integer col, int lone)
 {
     size_t len;
     const char *s;
     switch (lua_type(L, ENC_VAL)) {
     case LUA_TNIL:
+        if (lone)
+            luaL_addstring(b, "\"\"");
         return;
     case LUA_TLIGHTUSERDATA:
-        if (lua_touserdata(L, ENC_VAL) == NULL) /* json.null */
+        if (lua_touserdata(L, ENC_VAL) == NULL) { /* json.null */
+            if (lone)
+                luaL_addstring(b, "\"\"");
             return;
+        }
         break;
     case LUA_TBOOLEAN:
         luaL_addstring(b, lua_toboolean(L, ENC_VAL) ? "true" : "false");
@@ -334,7 +340,7 @@ static void add_field(lua_State *L, luaL_Buffer *b, const struct opts *o, lua_In
     case LUA_TNUMBER:
     case LUA_TSTRING:
         s = lua_tolstring(L, ENC_VAL, &len); /* converts a number in its slot */
-        if (needs_quotes(s, len, o->sep))
+        if (needs_quotes(s, len, o->sep) || (len == 0 && lone))
             add_quoted(b, s, len);
         else
             luaL_addlstring(b, s, len);
@@ -377,7 +383,7 @@ static int csv_encode(lua_State *L)
         lua_replace(L, ENC_VAL);
         if (c > 1)
             luaL_addchar(&b, o.sep);
-        add_field(L, &b, &o, 0, c);
+        add_field(L, &b, &o, 0, c, ncols == 1);
     }
     if (has_header)
         luaL_addstring(&b, o.eol);
@@ -400,7 +406,7 @@ static int csv_encode(lua_State *L)
             lua_replace(L, ENC_VAL);
             if (c > 1)
                 luaL_addchar(&b, o.sep);
-            add_field(L, &b, &o, r, c);
+            add_field(L, &b, &o, r, c, n == 1);
         }
         luaL_addstring(&b, o.eol);
     }

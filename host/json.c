@@ -11,8 +11,9 @@
  * error; a leading UTF-8 BOM is skipped; of duplicate keys the last wins.
  *
  * Encode: into one buffer from the state's allocator. Integers exactly; floats: NaN/inf are
- * errors, integral ones within 2^53 print as integers ("2", and -0.0 as "-0"), others the
- * shortest of %.15g/%.16g/%.17g that reads back equal (any locale). Strings must be valid
+ * errors, integral ones within 2^53 print as integers ("2"; but -0.0 as "-0.0", since "-0"
+ * reads back as the integer 0), others the shortest of %.15g/%.16g/%.17g that reads back
+ * equal (any locale). Strings must be valid
  * UTF-8 (the same policy as decode, so a decoded value always re-encodes); '"', '\\' and
  * control characters are escaped, '/' is not. Object keys are SORTED bytewise (deterministic
  * output: Lua 5.4 seeds string hashes per state, so pairs() order changes between runs); this

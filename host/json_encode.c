@@ -178,7 +178,7 @@ static int enc_float(Encoder *e, double v)
         return enc_fail(e, v > 0 ? "cannot encode inf" : "cannot encode -inf");
     if (v == floor(v) && fabs(v) <= 9007199254740992.0) {
         if (v == 0 && signbit(v))
-            return buf_add(e, "-0", 2);
+            return buf_add(e, "-0.0", 4); /* "-0" would decode as the integer 0 */
         return enc_integer(e, (lua_Integer)v);
     }
     snprintf(tmp, sizeof tmp, "%.15g", v);

@@ -152,6 +152,11 @@ static void test_encode(lua_State *L)
     IS("return csv.encode({{n=42, f=1.5, t=true, z=null}}, {'n', 'f', 't', 'z', 'missing'})",
        "n,f,t,z,missing\n42,1.5,true,,\n");
     IS("return csv.encode({{1, 'a,b'}, {}, {3}})", "1,\"a,b\"\n\n3\n");
+    /* a lone empty field is quoted: an empty line would be skipped when read back (fuzz_csv) */
+    IS("return csv.encode({{''}, {'x'}})", "\"\"\nx\n");
+    IS("return csv.encode({{a=null}, {}}, {'a'})", "a\n\"\"\n\"\"\n");
+    IS("return csv.encode({}, {''})", "\"\"\n");
+    IS("return #csv.parse(csv.encode({{''}, {''}}), {header=false})", "2");
     IS("return csv.encode({}, {'x y', 'q\"'})", "x y,\"q\"\"\"\n");
     IS("return csv.encode({{a='1'}}, {'a'}, {eol='\\r\\n', sep=';'})", "a\r\n1\r\n");
     IS("return csv.encode({{'\\239\\187\\191x'}})", "\"\357\273\277x\"\n");

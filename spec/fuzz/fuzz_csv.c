@@ -10,9 +10,7 @@
  * The comparison is a small Lua function (compiled once) so that a mismatch reports the row
  * and column.
  *
- * Known findings (spec/fuzz/crashes/) can be tolerated for longer runs past them, never by
- * default: ECAP_FUZZ_KNOWN=csv-lone-empty-field skips the comparison when a record is one
- * empty field (csv.encode writes it as an empty line, which csv.parse skips). */
+ * spec/fuzz/crashes/ keeps the inputs of findings since fixed, as regression seeds. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,27 +23,17 @@
 #include "libs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 static lua_State *L;
 static int roundtrip_ref;
-static int known_lone_empty;
 
 /* roundtrip(csv, text, header) -> nil on success, or a string describing the mismatch.
  * A parse error of the ORIGINAL text is raised (the C side checks it is clean); any error
  * after that is a finding and comes back as a string. */
 static const char roundtrip_src[] =
-    "local csv, text, header, known_lone_empty = ...\n"
+    "local csv, text, header = ...\n"
     "local opts = {header = header}\n"
     "local rows, hdr = csv.parse(text, opts)\n"
-    "if known_lone_empty then\n"
-    "  if header and #hdr == 1 then\n"
-    "    if hdr[1] == '' then return nil end\n"
-    "    for r = 1, #rows do if rows[r][hdr[1]] == '' then return nil end end\n"
-    "  elseif not header then\n"
-    "    for r = 1, #rows do if #rows[r] == 1 and rows[r][1] == '' then return nil end end\n"
-    "  end\n"
-    "end\n"
     "local function show(t)\n"
     "  if type(t) ~= 'table' then return tostring(t) end\n"
     "  local out = {}\n"
@@ -120,15 +108,6 @@ static void new_state(void)
     roundtrip_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    known_lone_empty = getenv("ECAP_FUZZ_KNOWN")
-                       && strstr(getenv("ECAP_FUZZ_KNOWN"), "csv-lone-empty-field");
-    return 0;
-}
-
 static void fail(const char *what, int header, const uint8_t *data, size_t size)
 {
     fprintf(stderr, "fuzz_csv (header=%s): %s\n", header ? "true" : "false", what);
@@ -165,8 +144,7 @@ static void run(const uint8_t *data, size_t size, int header)
     lua_getglobal(L, "csv");
     lua_pushlstring(L, (const char *)data, size);
     lua_pushboolean(L, header);
-    lua_pushboolean(L, known_lone_empty);
-    if (lua_pcall(L, 4, 1, 0) != LUA_OK) {
+    if (lua_pcall(L, 3, 1, 0) != LUA_OK) {
         if (!clean_csv_error(1)) {
             err_tostring(L, 1);
             fail(lua_pushfstring(L, "csv.parse raised an unclean error: %s", lua_tostring(L, -1)),

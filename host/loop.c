@@ -93,6 +93,11 @@ void loop_free(struct loop *lp)
     while (lp->n_spare > 0)
         curl_easy_cleanup(lp->spare[--lp->n_spare]);
     curl_multi_cleanup(lp->multi);
+    for (struct curl_slist *h = lp->common_headers; h; h = h->next) {
+        volatile char *p = h->data; /* one of them holds the key: wipe before freeing */
+        while (*p)
+            *p++ = 0;
+    }
     curl_slist_free_all(lp->common_headers);
     free(lp);
 }

@@ -59,6 +59,16 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
+void http_headers_free(struct curl_slist *h)
+{
+    for (struct curl_slist *s = h; s; s = s->next) {
+        volatile char *p = s->data; /* one of them holds the key: wipe before freeing */
+        while (*p)
+            *p++ = 0;
+    }
+    curl_slist_free_all(h);
+}
+
 struct curl_slist *http_common_headers(const struct config *cfg)
 {
     struct curl_slist *h = NULL, *t;
@@ -81,7 +91,7 @@ struct curl_slist *http_common_headers(const struct config *cfg)
     }
     return h;
 fail:
-    curl_slist_free_all(h);
+    http_headers_free(h);
     return NULL;
 }
 
@@ -150,7 +160,7 @@ void xfer_release(struct xfer *x)
         else
             curl_easy_cleanup(x->easy);
     }
-    curl_slist_free_all(x->headers);
+    http_headers_free(x->headers);
     free(x->url);
     membuf_free(&x->body);
     membuf_free(&x->head);

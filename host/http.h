@@ -49,6 +49,9 @@ void xfer_release(struct xfer *x);
  * User-Agent. NULL on allocation failure. */
 struct curl_slist *http_common_headers(const struct config *cfg);
 
+/* Frees a header list, wiping each line first (a list may hold the ECI-ApiKey line). */
+void http_headers_free(struct curl_slist *h);
+
 void membuf_free(struct membuf *b);
 
 #endif

@@ -70,7 +70,7 @@ oom:
     if (lp) {
         if (lp->multi)
             curl_multi_cleanup(lp->multi);
-        curl_slist_free_all(lp->common_headers);
+        http_headers_free(lp->common_headers);
         free(lp);
     }
     return NULL;
@@ -93,12 +93,7 @@ void loop_free(struct loop *lp)
     while (lp->n_spare > 0)
         curl_easy_cleanup(lp->spare[--lp->n_spare]);
     curl_multi_cleanup(lp->multi);
-    for (struct curl_slist *h = lp->common_headers; h; h = h->next) {
-        volatile char *p = h->data; /* one of them holds the key: wipe before freeing */
-        while (*p)
-            *p++ = 0;
-    }
-    curl_slist_free_all(lp->common_headers);
+    http_headers_free(lp->common_headers);
     free(lp);
 }
 

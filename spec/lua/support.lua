@@ -20,6 +20,11 @@ function M.tmpdir()
     local p = io.popen("mktemp -d /tmp/ecapspec.XXXXXX")
     tmpdir = p:read("*l")
     p:close()
+    -- busted ends with os.exit(code, true), which closes the state: the files go with it
+    -- (set ECAP_KEEP_TMP=1 to keep them for a look after a failure).
+    M._cleanup = setmetatable({}, { __gc = function()
+      if not os.getenv("ECAP_KEEP_TMP") then os.execute("rm -rf " .. shell_quote(tmpdir)) end
+    end })
   end
   return tmpdir
 end

@@ -89,32 +89,37 @@ static const char *path_problem(const char *p)
     return NULL;
 }
 
-static void add_query_value(lua_State *L, luaL_Buffer *b, int idx, const char *key)
+/* The text of one query value. Strings stay anchored by the query table, numbers are written
+ * into num: the pointer stays valid after the value is popped. */
+static const char *query_text(lua_State *L, int idx, const char *key, char *num, size_t numlen,
+                              size_t *len)
 {
-    size_t len;
     const char *s;
-    char num[64];
     switch (lua_type(L, idx)) {
     case LUA_TBOOLEAN:
         s = lua_toboolean(L, idx) ? "true" : "false";
-        len = strlen(s);
-        break;
+        *len = strlen(s);
+        return s;
     case LUA_TNUMBER:
-        if (lua_isinteger(L, idx))
-            len = (size_t)snprintf(num, sizeof num, "%lld", (long long)lua_tointeger(L, idx));
-        else
-            len = (size_t)snprintf(num, sizeof num, "%.17g", (double)lua_tonumber(L, idx));
-        s = num;
-        break;
+        if (lua_isinteger(L, idx)) {
+            *len = (size_t)snprintf(num, numlen, "%lld", (long long)lua_tointeger(L, idx));
+        } else {
+            /* the shortest text that reads back as the same double, as in JSON bodies */
+            double v = (double)lua_tonumber(L, idx);
+            for (int digits = 15; digits <= 17; digits++) {
+                *len = (size_t)snprintf(num, numlen, "%.*g", digits, v);
+                if (strtod(num, NULL) == v)
+                    break;
+            }
+        }
+        return num;
     case LUA_TSTRING:
-        s = lua_tolstring(L, idx, &len);
-        break;
+        return lua_tolstring(L, idx, len);
     default:
         err_raise(L, "validation", "query parameter %s must be a string, number or boolean (got %s)",
                   key, luaL_typename(L, idx));
-        return;
+        return NULL;
     }
-    add_escaped(b, s, len);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -122,19 +127,23 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void add_pair(lua_State *L, luaL_Buffer *b, const char *key, int idx, int *first)
+static void add_pair(luaL_Buffer *b, const char *key, const char *value, size_t len, int *first)
 {
     luaL_addchar(b, *first ? '?' : '&');
     *first = 0;
     add_escaped(b, key, strlen(key));
     luaL_addchar(b, '=');
-    add_query_value(L, b, idx, key);
+    add_escaped(b, value, len);
 }
 
-/* Appends "?k=v&k=v" (keys sorted, so a request is reproducible; arrays repeat the key). */
+/* Appends "?k=v&k=v" (keys sorted, so a request is reproducible; arrays repeat the key).
+ * A luaL_Buffer may sit on top of the stack: every value is pushed, read and popped before
+ * the next buffer operation, and the script's table is read raw (no metamethod runs). */
 static void add_query(lua_State *L, luaL_Buffer *b, int q)
 {
-    const char *keys[64];
+    const char *keys[64], *s;
+    char num[64];
+    size_t len;
     int n = 0, first = 1;
     lua_pushnil(L);
     while (lua_next(L, q)) {
@@ -147,18 +156,23 @@ static void add_query(lua_State *L, luaL_Buffer *b, int q)
     }
     qsort(keys, (size_t)n, sizeof keys[0], cmp_str);
     for (int i = 0; i < n; i++) {
-        lua_getfield(L, q, keys[i]);
-        if (lua_type(L, -1) == LUA_TTABLE) {
-            lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
-            for (lua_Integer j = 1; j <= len; j++) {
+        lua_pushstring(L, keys[i]);
+        if (lua_rawget(L, q) == LUA_TTABLE) {
+            lua_Integer count = (lua_Integer)lua_rawlen(L, -1);
+            lua_pop(L, 1);
+            for (lua_Integer j = 1; j <= count; j++) {
+                lua_pushstring(L, keys[i]);
+                lua_rawget(L, q);
                 lua_rawgeti(L, -1, j);
-                add_pair(L, b, keys[i], lua_gettop(L), &first);
-                lua_pop(L, 1);
+                s = query_text(L, -1, keys[i], num, sizeof num, &len);
+                lua_pop(L, 2);
+                add_pair(b, keys[i], s, len, &first);
             }
         } else {
-            add_pair(L, b, keys[i], lua_gettop(L), &first);
+            s = query_text(L, -1, keys[i], num, sizeof num, &len);
+            lua_pop(L, 1);
+            add_pair(b, keys[i], s, len, &first);
         }
-        lua_pop(L, 1);
     }
 }
 
@@ -176,7 +190,8 @@ static int header_name_ok(const char *s)
 static void add_headers(lua_State *L, struct xfer *x, int h)
 {
     static const char *const reserved[] = {"eci-apikey", "host", "content-length", "transfer-encoding",
-                                           "connection", "authorization", "cookie", NULL};
+                                           "connection", "authorization", "cookie", "content-type",
+                                           "accept", "user-agent", "expect", NULL};
     lua_pushnil(L);
     while (lua_next(L, h)) {
         const char *name, *value;
@@ -269,7 +284,8 @@ static int finish(lua_State *L, int ud_idx)
     if (x->result != CURLE_OK) {
         const char *kind = x->result == CURLE_OPERATION_TIMEDOUT ? "timeout" : "network";
         if (x->too_large)
-            err_push(L, "network", "reply larger than %d MB (the memory limit)", (int)(x->max_body >> 20));
+            err_push(L, "network", "reply too large for the memory limit (--max-memory %d MB)",
+                     (int)(x->max_body >> 20));
         else
             err_push(L, kind, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result));
         lua_pushstring(L, x->method);
@@ -384,6 +400,8 @@ int ecap_call(lua_State *L, const struct call *c)
         err_raise(L, "validation", "unknown HTTP method %s (GET, POST, PUT, PATCH, DELETE)", c->method);
     if ((problem = path_problem(c->path)))
         err_raise(L, "validation", "path '%s' %s", c->path, problem);
+    if (c->body && strcmp(method, "GET") == 0)
+        err_raise(L, "validation", "a GET request takes no body (use opts.query)");
 
     u = lua_newuserdatauv(L, sizeof *u, 2);
     memset(u, 0, sizeof *u);

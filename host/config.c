@@ -151,14 +151,14 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
             c->cacert = p;
         }
     } else if (strcmp(key, "http_timeout") == 0 || strcmp(key, "connect_timeout") == 0) {
-        if (config_parse_seconds(val, &secs) || secs <= 0) {
-            snprintf(err, errlen, "%s: %s must be a positive number of seconds (got '%s')", where, key, val);
+        if (config_parse_seconds(val, &secs) || secs < 0.001 || secs > 86400) {
+            snprintf(err, errlen, "%s: %s must be seconds from 0.001 to 86400 (got '%s')", where, key, val);
             return -1;
         }
         if (key[0] == 'h')
-            c->http_timeout_ms = (long)(secs * 1000);
+            c->http_timeout_ms = (long)(secs * 1000 + 0.5);
         else
-            c->connect_timeout_ms = (long)(secs * 1000);
+            c->connect_timeout_ms = (long)(secs * 1000 + 0.5);
     } else if (strcmp(key, "insecure_http") == 0) {
         if (strcmp(val, "true") && strcmp(val, "false")) {
             snprintf(err, errlen, "%s: insecure_http must be true or false (got '%s')", where, val);

@@ -4,18 +4,23 @@
 #include <string.h>
 
 #include "config.h"
+#include "guard.h"
 #include "http.h"
 #include "loop.h"
 
 struct curl_slist *loop_common_headers(struct loop *lp);
 
-void membuf_free(struct membuf *b)
+/* Reply buffers are charged to the run's memory budget (the Lua allocator's): 64 transfers in
+ * flight must not hold 64 times --max-memory outside it. */
+void membuf_free(struct membuf *b, struct limits *lim)
 {
+    if (lim && b->data)
+        lim->used -= b->cap;
     free(b->data);
     memset(b, 0, sizeof *b);
 }
 
-static int membuf_add(struct membuf *b, const char *p, size_t n, size_t max)
+static int membuf_add(struct membuf *b, const char *p, size_t n, size_t max, struct limits *lim)
 {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
@@ -26,9 +31,13 @@ static int membuf_add(struct membuf *b, const char *p, size_t n, size_t max)
             cap = max + 1;
         if (b->len + n + 1 > cap)
             return -1;
+        if (lim && lim->limit && lim->used - b->cap + cap > lim->limit)
+            return -1;
         d = realloc(b->data, cap);
         if (!d)
             return -1;
+        if (lim)
+            lim->used = lim->used - b->cap + cap;
         b->data = d;
         b->cap = cap;
     }
@@ -41,7 +50,7 @@ static int membuf_add(struct membuf *b, const char *p, size_t n, size_t max)
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     struct xfer *x = ud;
-    if (membuf_add(&x->body, p, size * n, x->max_body)) {
+    if (membuf_add(&x->body, p, size * n, x->max_body, x->lim)) {
         x->too_large = 1;
         return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
     }
@@ -54,7 +63,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     /* A new status line (after a 100 Continue, say) starts the header block over. */
     if (size * n >= 5 && memcmp(p, "HTTP/", 5) == 0)
         x->head.len = 0;
-    if (membuf_add(&x->head, p, size * n, 1 << 20))
+    if (membuf_add(&x->head, p, size * n, 1 << 20, x->lim))
         return 0;
     return size * n;
 }
@@ -102,6 +111,7 @@ int xfer_prepare(struct xfer *x, struct loop *lp, const char *method, const char
     CURL *e;
     struct curl_slist *headers = loop_common_headers(lp);
     x->lp = lp;
+    x->lim = loop_limits(lp);
     x->state = X_NEW;
     snprintf(x->method, sizeof x->method, "%s", method);
     x->url = strdup(url);
@@ -162,8 +172,8 @@ void xfer_release(struct xfer *x)
     }
     http_headers_free(x->headers);
     free(x->url);
-    membuf_free(&x->body);
-    membuf_free(&x->head);
+    membuf_free(&x->body, x->lim);
+    membuf_free(&x->head, x->lim);
     x->easy = NULL;
     x->headers = NULL;
     x->url = NULL;

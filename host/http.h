@@ -9,6 +9,7 @@
 struct loop;
 struct task;
 struct config;
+struct limits;
 
 struct membuf {
     char *data;
@@ -27,6 +28,7 @@ struct xfer {
     char method[8];
     char *url;
     size_t max_body;            /* replies larger than this fail (memory limit) */
+    struct limits *lim;         /* the run's memory budget, charged for the reply buffers */
     struct membuf body, head;   /* reply body and raw header lines */
     long status;
     CURLcode result;
@@ -52,6 +54,6 @@ struct curl_slist *http_common_headers(const struct config *cfg);
 /* Frees a header list, wiping each line first (a list may hold the ECI-ApiKey line). */
 void http_headers_free(struct curl_slist *h);
 
-void membuf_free(struct membuf *b);
+void membuf_free(struct membuf *b, struct limits *lim);
 
 #endif

@@ -116,6 +116,7 @@ void loop_easy_put(struct loop *lp, void *e)
 }
 lua_State *loop_main(struct loop *lp) { return lp->L; }
 const struct config *loop_config(struct loop *lp) { return lp->cfg; }
+struct limits *loop_limits(struct loop *lp) { return lp->lim; }
 size_t loop_transfers(struct loop *lp) { return lp->completed; }
 struct curl_slist *loop_common_headers(struct loop *lp);
 struct curl_slist *loop_common_headers(struct loop *lp) { return lp->common_headers; }
@@ -192,6 +193,17 @@ void task_wake(struct loop *lp, struct task *t)
     lp->ready_tail = t;
 }
 
+/* A finished task leaves no timer behind (it can only have one if something resumed it
+ * early; the sandbox prevents that, this keeps a stray wake-up from touching freed memory). */
+static void drop_timers(struct loop *lp, const struct task *t)
+{
+    for (size_t i = 0; i < lp->n_timers;)
+        if (lp->timers[i].task == t)
+            lp->timers[i] = lp->timers[--lp->n_timers];
+        else
+            i++;
+}
+
 /* Resumes t once. A yield must have been announced (t->waiting) by the call that made it:
  * anything else is a script yielding from its main chunk, which plain Lua refuses too. */
 static void resume(struct loop *lp, lua_State *from, struct task *t)
@@ -218,6 +230,7 @@ static void resume(struct loop *lp, lua_State *from, struct task *t)
         lua_resetthread(t->co);
     *(struct task **)lua_getextraspace(t->co) = NULL;
     luaL_unref(lp->L, LUA_REGISTRYINDEX, t->ref);
+    drop_timers(lp, t);
     untrack(lp, t);
     free(t);
 }

@@ -83,6 +83,7 @@ void *loop_multi(struct loop *lp); /* CURLM * */
 void *loop_easy_get(struct loop *lp);
 void loop_easy_put(struct loop *lp, void *easy);
 const struct config *loop_config(struct loop *lp);
+struct limits *loop_limits(struct loop *lp);
 size_t loop_transfers(struct loop *lp); /* how many transfers completed (ping, stats) */
 
 #endif

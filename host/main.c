@@ -124,9 +124,10 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
     case OPT_CACERT: return config_set(&cfg->cacert, v) ? EXIT_SCRIPT : 0;
     case OPT_HTTP_TIMEOUT:
     case OPT_CONNECT_TIMEOUT:
-        if (config_parse_seconds(v, &d) || d <= 0)
-            return usage_error("%s needs a positive number of seconds (got '%s')", o->name, v);
-        *(o->id == OPT_HTTP_TIMEOUT ? &cfg->http_timeout_ms : &cfg->connect_timeout_ms) = (long)(d * 1000);
+        /* at least 1 ms: 0 would mean "no timeout" to curl */
+        if (config_parse_seconds(v, &d) || d < 0.001 || d > 86400)
+            return usage_error("%s needs seconds from 0.001 to 86400 (got '%s')", o->name, v);
+        *(o->id == OPT_HTTP_TIMEOUT ? &cfg->http_timeout_ms : &cfg->connect_timeout_ms) = (long)(d * 1000 + 0.5);
         return 0;
     case OPT_TIMEOUT:
         if (config_parse_seconds(v, &d) || d <= 0)
@@ -134,8 +135,9 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
         cfg->timeout_s = d;
         return 0;
     case OPT_MAX_MEMORY:
-        if (!positive(v, &d) || d > 1 << 20)
-            return usage_error("%s needs a size in MB (got '%s')", o->name, v);
+        /* at least 256 KB (a Lua state needs some); 0 would mean "no limit" */
+        if (!positive(v, &d) || d < 0.25 || d > 1 << 20)
+            return usage_error("%s needs a size in MB from 0.25 to 1048576 (got '%s')", o->name, v);
         cfg->max_memory = (size_t)(d * 1024 * 1024);
         return 0;
     case OPT_MAX_IN_FLIGHT:

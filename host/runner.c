@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -69,14 +70,35 @@ static void main_done(struct loop *lp, struct task *t, int status, void *ud)
 }
 
 /* Under lua_pcall: the main task on the event loop until it is done or the run stops. */
+struct start {
+    struct loop *lp;
+    struct outcome *o;
+    const char *path;
+    int argc;
+    char **argv;
+};
+
+/* Under lua_pcall, with the chunk on the stack: `arg` ([0] = script, [1..] = its arguments,
+ * which are also the chunk's `...`), then the main task on the event loop until it is done or
+ * the run stops. */
 static int drive(lua_State *L)
 {
-    struct loop *lp = lua_touserdata(L, 1);
-    struct outcome *o = lua_touserdata(L, 2);
+    struct start *st = lua_touserdata(L, 1);
     lua_remove(L, 1);
-    lua_remove(L, 1);
-    task_spawn(lp, L, lua_gettop(L) - 1, NULL, NULL, main_done, o);
-    loop_run(lp, &o->finished);
+    sandbox_push_env(L);
+    lua_getfield(L, -1, "arg");
+    lua_pushstring(L, st->path);
+    lua_rawseti(L, -2, 0);
+    for (int i = 0; i < st->argc; i++) {
+        lua_pushstring(L, st->argv[i]);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_pop(L, 2);
+    luaL_checkstack(L, st->argc, "too many arguments");
+    for (int i = 0; i < st->argc; i++)
+        lua_pushstring(L, st->argv[i]);
+    task_spawn(st->lp, L, st->argc, NULL, NULL, main_done, st->o);
+    loop_run(st->lp, &st->o->finished);
     return 0;
 }
 
@@ -103,6 +125,19 @@ static int setup(lua_State *L)
     return sandbox_open(L);
 }
 
+/* Errors outside any protected call should not happen (everything runs under lua_pcall);
+ * should one, say so and exit with the limit's code when a limit caused it. */
+static int panic(lua_State *L)
+{
+    void *ud;
+    const char *msg = lua_tostring(L, -1);
+    lua_getallocf(L, &ud);
+    fprintf(stderr, "ecaphost: unprotected error: %s\n", msg ? msg : "(not a string)");
+    fflush(NULL);
+    _exit(((struct limits *)ud)->stop != STOP_NONE ? limits_exit_code((enum stop_reason)((struct limits *)ud)->stop)
+                                                   : EXIT_SCRIPT);
+}
+
 static void banner(const struct config *cfg)
 {
     if (cfg->quiet)
@@ -122,6 +157,7 @@ static int run_chunk(struct config *cfg, const char *path, const char *source, i
     struct limits lim;
     struct host h = {0};
     struct outcome o = {0, 0, -1, LUA_NOREF, LUA_NOREF, ""};
+    struct start st;
     struct loop *lp = NULL;
     lua_State *L;
     char err[256], *dir_copy = strdup(source ? "." : path);
@@ -138,6 +174,7 @@ static int run_chunk(struct config *cfg, const char *path, const char *source, i
         free(dir_copy);
         return EXIT_SCRIPT;
     }
+    lua_atpanic(L, panic);
     limits_hook(L);
     h.cfg = cfg;
     h.script_dir = dirname(dir_copy);
@@ -158,29 +195,21 @@ static int run_chunk(struct config *cfg, const char *path, const char *source, i
         code = (msg && (strstr(msg, "cannot open") || strstr(msg, "cannot read"))) ? EXIT_USAGE : EXIT_SCRIPT;
         goto done;
     }
-    /* arg: [0] = script, [1..] = its arguments; they are also the chunk's `...`. */
-    sandbox_push_env(L);
-    lua_getfield(L, -1, "arg");
-    lua_pushstring(L, path);
-    lua_rawseti(L, -2, 0);
-    for (int i = 0; i < argc; i++) {
-        lua_pushstring(L, argv[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
-    lua_pop(L, 2);
-    for (int i = 0; i < argc; i++)
-        lua_pushstring(L, argv[i]);
     if (watchdog_start(&lim)) {
         fprintf(stderr, "ecaphost: cannot start the watchdog thread\n");
         goto done;
     }
     banner(cfg);
-    lua_pushlightuserdata(L, lp);
-    lua_pushlightuserdata(L, &o);
-    lua_rotate(L, 1, 2); /* drive(lp, &o, chunk, args...) */
+    st.lp = lp;
+    st.o = &o;
+    st.path = path;
+    st.argc = argc;
+    st.argv = argv;
     lua_pushcfunction(L, drive);
     lua_insert(L, 1);
-    if (lua_pcall(L, lua_gettop(L) - 1, 0, 0) != LUA_OK && lim.stop == STOP_NONE) {
+    lua_pushlightuserdata(L, &st);
+    lua_insert(L, 2); /* drive(&st, chunk) */
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK && lim.stop == STOP_NONE) {
         /* Only the host's own C code runs here outside a task: memory, say. */
         fprintf(stderr, "ecaphost: %s: %s\n", path, lua_tostring(L, -1));
         goto done;

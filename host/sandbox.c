@@ -52,6 +52,7 @@ struct lib_allow {
     const char *const *only; /* NULL = every function of the library */
     const char *const *except;
     const luaL_Reg *replace; /* sandbox versions of some functions */
+    const luaL_Reg *guard;   /* wrappers of some functions (the real one is their upvalue) */
 };
 
 static const char *const os_only[] = {"time", "date", "clock", "difftime", NULL};
@@ -74,19 +75,68 @@ static int sb_isyieldable(lua_State *L)
     return 1;
 }
 
+/* Host tasks (the main chunk, parallel items) are resumed by the loop only: a script that got
+ * hold of one through coroutine.running() cannot resume or close it, as under plain lua it
+ * cannot resume the main thread. */
+static lua_State *host_task_arg(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co != NULL, 1, "coroutine");
+    return task_of(co) ? co : NULL;
+}
+
+static int sb_resume(lua_State *L)
+{
+    if (host_task_arg(L)) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "cannot resume non-suspended coroutine");
+        return 2;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+static int sb_close(lua_State *L)
+{
+    if (host_task_arg(L))
+        return luaL_error(L, "cannot close a running coroutine");
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* In a task, running() says "main thread", as it would under plain lua. */
+static int sb_running(lua_State *L)
+{
+    int ismain = lua_pushthread(L);
+    lua_pushboolean(L, ismain || task_of(L) != NULL);
+    return 2;
+}
+
 static const luaL_Reg coroutine_replace[] = {
     {"yield", sb_yield},
     {"isyieldable", sb_isyieldable},
+    {"running", sb_running},
+    {NULL, NULL},
+};
+
+/* Replacements that call the real function (upvalue) when the argument is not a host task. */
+static const luaL_Reg coroutine_guard[] = {
+    {"resume", sb_resume},
+    {"close", sb_close},
     {NULL, NULL},
 };
 
 static const struct lib_allow libs_allowed[] = {
-    {"string", luaopen_string, NULL, string_except, NULL},
-    {"table", luaopen_table, NULL, NULL, NULL},
-    {"math", luaopen_math, NULL, NULL, NULL},
-    {"utf8", luaopen_utf8, NULL, NULL, NULL},
-    {"coroutine", luaopen_coroutine, NULL, NULL, coroutine_replace},
-    {"os", luaopen_os, os_only, NULL, NULL},
+    {"string", luaopen_string, NULL, string_except, NULL, NULL},
+    {"table", luaopen_table, NULL, NULL, NULL, NULL},
+    {"math", luaopen_math, NULL, NULL, NULL, NULL},
+    {"utf8", luaopen_utf8, NULL, NULL, NULL, NULL},
+    {"coroutine", luaopen_coroutine, NULL, NULL, coroutine_replace, coroutine_guard},
+    {"os", luaopen_os, os_only, NULL, NULL, NULL},
 };
 
 static int listed(const char *const *list, const char *name)
@@ -250,7 +300,11 @@ static int sb_require(lua_State *L)
         lua_setfield(L, 2, name);
         lua_pushstring(L, name);
         lua_pushstring(L, path);
-        lua_call(L, 2, 1);
+        if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
+            lua_pushnil(L); /* a module that failed can be required again, as under lua */
+            lua_setfield(L, 2, name);
+            return lua_error(L);
+        }
         if (lua_isnil(L, -1)) {
             lua_pop(L, 1);
             lua_pushboolean(L, 1);
@@ -294,6 +348,12 @@ static void copy_lib(lua_State *L, int env, const struct lib_allow *lib)
     }
     if (lib->replace)
         luaL_setfuncs(L, lib->replace, 0);
+    if (lib->guard)
+        for (const luaL_Reg *r = lib->guard; r->name; r++) {
+            lua_getfield(L, -2, r->name); /* the real function */
+            lua_pushcclosure(L, r->func, 1);
+            lua_setfield(L, -2, r->name);
+        }
     freeze(L, -1, lib->name);
     lua_setfield(L, env, lib->name);
     lua_pop(L, 1);
@@ -341,19 +401,10 @@ int sandbox_open(lua_State *L)
     /* Protected metatables of the basic types: strings index the real string table (which
      * has no dump), json.null prints as such; neither can be read or replaced. */
     lua_pushliteral(L, "");
-    lua_createtable(L, 0, 2);
-    lua_getfield(L, env - 1, "string");
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-        lua_getfield(L, -1, "string");
-        lua_remove(L, -2);
-    }
-    lua_setfield(L, -2, "__index");
+    lua_getmetatable(L, -1); /* luaopen_string's: __index and the string arithmetic ("10" + 1) */
     lua_pushliteral(L, "string");
     lua_setfield(L, -2, "__metatable");
-    lua_setmetatable(L, -2);
-    lua_pop(L, 1);
+    lua_pop(L, 2);
     json_push_null(L);
     lua_createtable(L, 0, 2);
     lua_pushcfunction(L, json_null_tostring);

@@ -296,6 +296,12 @@ int bindings_route_override(const char *name, const char *spec, char *err, size_
         char tmp[ROUTE_PATH_MAX];
         memcpy(tmp, path, plen);
         tmp[plen] = '\0';
+        const char *problem = call_path_problem(tmp);
+        if (problem) {
+            snprintf(err, errlen, "route %s: path \"%.*s\" %s", name, (int)(plen > 60 ? 60 : plen), path,
+                     problem);
+            return -1;
+        }
         if (check_placeholders(r, tmp, err, errlen))
             return -1;
         memcpy(overrides[i].path, tmp, plen + 1);

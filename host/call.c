@@ -68,7 +68,7 @@ static void add_escaped(luaL_Buffer *b, const char *s, size_t len)
 
 /* Paths stay under /api/ on the configured host: no absolute URL, no dot segments (plain or
  * percent-encoded), no query or fragment smuggled in, nothing a server might normalise away. */
-static const char *path_problem(const char *p)
+const char *call_path_problem(const char *p)
 {
     if (strncmp(p, "/api/", 5) != 0)
         return "must start with /api/ (scripts talk only to the configured EnergyCAP host)";
@@ -398,7 +398,7 @@ int ecap_call(lua_State *L, const struct call *c)
     if (strcmp(method, "GET") && strcmp(method, "POST") && strcmp(method, "PUT") &&
         strcmp(method, "DELETE") && strcmp(method, "PATCH"))
         err_raise(L, "validation", "unknown HTTP method %s (GET, POST, PUT, PATCH, DELETE)", c->method);
-    if ((problem = path_problem(c->path)))
+    if ((problem = call_path_problem(c->path)))
         err_raise(L, "validation", "path '%s' %s", c->path, problem);
     if (c->body && strcmp(method, "GET") == 0)
         err_raise(L, "validation", "a GET request takes no body (use opts.query)");

@@ -23,6 +23,10 @@ struct call {
 
 int ecap_call(lua_State *L, const struct call *c);
 
+/* Why a path may not be used (must start with /api/, no dot segments, no '//', no query,
+ * nothing a server might normalise away), or NULL when it is fine. */
+const char *call_path_problem(const char *path);
+
 /* Appends the URL-encoded form of s to a luaL_Buffer-free C string builder; exposed for the
  * bindings' path building. Returns the number of bytes written (excluding NUL), or -1 when
  * out is too small. */

@@ -68,7 +68,7 @@ int fs_io_fail(lua_State *L, const char *fname, const char *given, int e)
 }
 
 /* Raises the "sandbox" refusal, with the option that would grant the path in its rule field. */
-static int refuse(lua_State *L, const char *fname, const char *given, const char *real,
+static int refuse(lua_State *L, const char *fname, const char *given,
                   enum fs_access acc)
 {
     const char *rule = acc == ACC_WRITE ? "--allow-write" : "--allow-read";
@@ -78,10 +78,7 @@ static int refuse(lua_State *L, const char *fname, const char *given, const char
     if (none)
         err_push(L, "sandbox", "%s: %s: no directory is granted for %s (%s DIR)", fname, given,
                  acc == ACC_WRITE ? "writing" : "reading", rule);
-    else if (real && strcmp(real, given) != 0)
-        err_push(L, "sandbox", "%s: %s (%s) is outside the granted directories (%s)", fname,
-                 given, real, rule);
-    else
+    else /* never where it resolves: that would tell what lies outside the grants */
         err_push(L, "sandbox", "%s: %s is outside the granted directories (%s)", fname, given,
                  rule);
     lua_pushstring(L, given);
@@ -162,7 +159,7 @@ enum fs_found fs_resolve(lua_State *L, const char *fname, const char *given, siz
         return fs_io_fail(L, fname, given, ENAMETOOLONG), FOUND_NOTHING;
     if (real_path(given, real)) {
         if (!granted(L, real, acc))
-            refuse(L, fname, given, real, acc);
+            refuse(L, fname, given, acc);
         return FOUND_FILE;
     }
     e = errno;
@@ -175,14 +172,14 @@ enum fs_found fs_resolve(lua_State *L, const char *fname, const char *given, siz
             real[n++] = '/';
         strcpy(real + n, name);
         if (!granted(L, real, acc))
-            refuse(L, fname, given, real, acc);
+            refuse(L, fname, given, acc);
         return FOUND_MISSING;
     }
     /* Unresolvable: decide between refusal and OS error on the part that does exist, so an
      * error never tells what lies outside the grants. */
     nearest_ancestor(given, real);
     if (!real[0] || !granted(L, real, acc))
-        refuse(L, fname, given, NULL, acc);
+        refuse(L, fname, given, acc);
     *err = e;
     return FOUND_NOTHING;
 }

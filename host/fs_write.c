@@ -86,6 +86,8 @@ int fs_append_to(const char *real, const char *text, size_t len, int exists)
         e = errno;
     else if (!S_ISREG(st.st_mode))
         e = EINVAL;
+    else if (st.st_nlink > 1)
+        e = EMLINK; /* a hard link planted in a grant could lead to a file outside it */
     if (!e && write_all(fd, text, len) != 0)
         e = errno;
     if (close(fd) != 0 && !e)

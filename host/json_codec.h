@@ -1,5 +1,5 @@
 /* Private to the JSON codec (json.c, json_decode.c, json_encode.c): limits, the shared
- * metatables and the string byte classes both directions use. */
+ * metatables and the string byte classes both directions use. log.c borrows utf8_len. */
 #ifndef ECAP_JSON_CODEC_H
 #define ECAP_JSON_CODEC_H
 

@@ -424,6 +424,28 @@ static int enc_plain(Encoder *e, int idx)
     return enc_array(e, idx, max);
 }
 
+/* A table marked json.array holds exactly 1..#t: other keys would be dropped silently, so they
+ * are an error, as in an unmarked table. */
+static int enc_marked_array(Encoder *e, int idx)
+{
+    lua_State *L = e->L;
+    lua_Integer n = (lua_Integer)lua_rawlen(L, idx), count = 0;
+    if (!lua_checkstack(L, 3))
+        return enc_fail(e, "Lua stack overflow");
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pop(L, 1);
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > n) {
+            lua_pop(L, 1);
+            return enc_fail(e, "a table marked json.array has keys other than 1..%lld", (long long)n);
+        }
+        count++;
+    }
+    if (count != n)
+        return enc_fail(e, "a table marked json.array has holes (cannot encode sparse array)");
+    return enc_array(e, idx, n);
+}
+
 static int enc_table(Encoder *e, int idx)
 {
     lua_State *L = e->L;
@@ -446,7 +468,7 @@ static int enc_table(Encoder *e, int idx)
     }
     e->open[e->depth++] = self;
     if (kind == 1)
-        r = enc_array(e, idx, (lua_Integer)lua_rawlen(L, idx));
+        r = enc_marked_array(e, idx);
     else if (kind == 2)
         r = enc_object(e, idx, 1);
     else

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "host.h"
+#include "json_codec.h" /* utf8_len */
 #include "libs.h"
 
 static int quiet(lua_State *L)
@@ -70,6 +71,16 @@ static void add_escaped(luaL_Buffer *b, const char *s, size_t len)
                    (unsigned char)s[i + 1] <= 0x9f) {
             snprintf(esc, sizeof esc, "\\u%04x", (unsigned char)s[++i]); /* C1 control */
             luaL_addstring(b, esc);
+        } else if (c >= 0x80) {
+            /* a byte outside valid UTF-8 (0x9b alone is CSI on 8-bit terminals) is escaped */
+            size_t n = utf8_len((const unsigned char *)s + i, (const unsigned char *)s + len);
+            if (n == 0) {
+                snprintf(esc, sizeof esc, "\\x%02x", c);
+                luaL_addstring(b, esc);
+            } else {
+                luaL_addlstring(b, s + i, n);
+                i += n - 1;
+            }
         } else {
             luaL_addchar(b, (char)c);
         }

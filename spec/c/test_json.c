@@ -544,10 +544,12 @@ static void test_encode_tables(lua_State *L)
               "{\"\":5,\"B\":3,\"a\":2,\"aa\":4,\"b\":1,\"c\":[]}");
     CHECK_STR(enc(L, "{['a\\0b'] = 1, a = 2}"), "{\"a\":2,\"a\\u0000b\":1}");
     CHECK_STR(enc(L, "{['k\"'] = {x = {y = json.null}}}"), "{\"k\\\"\":{\"x\":{\"y\":null}}}");
-    /* marked arrays: 1..#t, holes as null, hash part ignored */
+    /* marked arrays: exactly 1..#t (json.null for a gap); any other key is an error, not
+     * silently dropped (found in review) */
     CHECK_STR(enc(L, "(function() local t = json.array() t[1] = 1 t[2] = json.null t[3] = 3 return t end)()"),
               "[1,null,3]");
-    CHECK_STR(enc(L, "json.array({1, 2, x = 3})"), "[1,2]");
+    CHECK_STR(enc(L, "json.array({1, 2, x = 3})"), "ERR: value: a table marked json.array has keys other than 1..2");
+    CHECK_STR(enc(L, "json.array({[2] = 5})"), "ERR: value: a table marked json.array has keys other than 1..0");
     CHECK_STR(enc(L, "json.object({a = 1})"), "{\"a\":1}");
     CHECK_STR(enc(L, "{list = json.array(), map = json.object()}"), "{\"list\":[],\"map\":{}}");
     /* other metatables: raw contents, no metamethod ever runs */

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "http.h"
 #include "guard.h"
+#include "host.h"
 #include "loop.h"
 
 #define POLL_SLICE_MS 100 /* longest sleep in poll: signals and deadlines are seen this fast */
@@ -37,15 +38,9 @@ struct loop {
     int n_spare;
 };
 
-static const char LOOP_KEY = 'L';
-
 struct loop *loop_of(lua_State *L)
 {
-    struct loop *lp;
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &LOOP_KEY);
-    lp = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    return lp;
+    return host_get(L)->loop;
 }
 
 struct loop *loop_new(lua_State *L, const struct config *cfg, struct limits *lim, char *err, size_t errlen)
@@ -76,11 +71,6 @@ oom:
     return NULL;
 }
 
-void loop_attach(struct loop *lp)
-{
-    lua_pushlightuserdata(lp->L, lp);
-    lua_rawsetp(lp->L, LUA_REGISTRYINDEX, &LOOP_KEY);
-}
 
 void loop_free(struct loop *lp)
 {

@@ -38,11 +38,9 @@ struct task {
 };
 
 struct loop *loop_new(lua_State *L, const struct config *cfg, struct limits *lim, char *err, size_t errlen);
-/* Makes the loop findable from L (loop_of). May raise (memory): call under lua_pcall. */
-void loop_attach(struct loop *lp);
 /* After lua_close: transfers still attached were detached by their finalizers. */
 void loop_free(struct loop *lp);
-struct loop *loop_of(lua_State *L);
+struct loop *loop_of(lua_State *L); /* the run's loop (host_get(L)->loop) */
 /* The state's main thread: a scratch stack for the loop's callbacks (never runs scripts). */
 lua_State *loop_main(struct loop *lp);
 

@@ -121,7 +121,6 @@ static int setup(lua_State *L)
     struct host *h = lua_touserdata(L, 1);
     lua_settop(L, 0);
     host_set(L, h);
-    loop_attach(h->loop);
     return sandbox_open(L);
 }
 

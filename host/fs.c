@@ -5,7 +5,8 @@
  * No file descriptor outlives a call except the one of an fs.lines iterator, which a
  * userdata owns (closed at end of file, by __close when a for loop is left, or by __gc).
  * Descriptors are opened only after every Lua allocation that could raise, or are owned by
- * a to-be-closed userdata while Lua code runs. */
+ * a to-be-closed userdata while Lua code runs. Files are opened beneath their grant
+ * (fs_open_beneath): a path that leads out of it by the time it is opened is refused. */
 #define _XOPEN_SOURCE 700 /* fdopen, O_NOFOLLOW */
 #include <dirent.h>
 #include <errno.h>
@@ -74,16 +75,28 @@ static int os_fail(lua_State *L, const char *fname, const char *given, int e)
     return fs_io_fail(L, fname, given, e);
 }
 
-/* Opens real for reading into h->f: regular files only (a FIFO would block, a device never
- * ends). Raises on failure; returns the file's size. */
+/* Raises the refusal for EXDEV (the path led out of the grant at open time), else as
+ * os_fail. */
+static int open_fail(lua_State *L, const char *fname, const char *given, enum fs_access acc,
+                     int e)
+{
+    if (e == EXDEV)
+        return fs_refuse(L, fname, given, acc);
+    return os_fail(L, fname, given, e);
+}
+
+/* Opens real for reading into h->f, beneath its grant: regular files only (a FIFO would block,
+ * a device never ends). Raises on failure; returns the file's size. */
 static off_t open_file(lua_State *L, fs_handle *h, const char *fname, const char *given,
                        const char *real)
 {
+    struct fs_anchor a;
     struct stat st;
-    int e;
-    int fd = open(real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int e, fd;
+    fs_anchor(L, real, ACC_READ, &a); /* may raise: nothing open yet */
+    fd = fs_open_beneath(&a, a.rel, real, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0);
     if (fd < 0)
-        return os_fail(L, fname, given, errno);
+        return open_fail(L, fname, given, ACC_READ, errno);
     if (fstat(fd, &st) != 0)
         e = errno;
     else if (!S_ISREG(st.st_mode))
@@ -174,13 +187,15 @@ static int fs_write_common(lua_State *L, const char *fname, int append)
     const char *given = luaL_checkstring(L, 1);
     const char *text = luaL_checklstring(L, 2, &len);
     int exists = resolve_for_write(L, fname, real) == FOUND_FILE;
+    struct fs_anchor a;
     int e;
     /* The rename would replace a read-only file: honour its mode as an in-place write would */
     if (exists && !append && access(real, W_OK) != 0)
         fs_io_fail(L, fname, given, errno);
-    e = append ? fs_append_to(real, text, len, exists) : fs_write_atomic(real, text, len, exists);
+    fs_anchor(L, real, ACC_WRITE, &a);
+    e = append ? fs_append_to(&a, text, len, exists) : fs_write_atomic(&a, text, len, exists);
     if (e)
-        os_fail(L, fname, given, e);
+        open_fail(L, fname, given, ACC_WRITE, e);
     return 0;
 }
 
@@ -298,17 +313,26 @@ static int fs_list(lua_State *L)
 {
     char real[FS_PATH_MAX];
     const char *given = luaL_checkstring(L, 1);
+    struct fs_anchor a;
     struct dirent *ent;
     lua_Integer n = 0;
     fs_handle *h;
+    int fd;
     fs_resolve_existing(L, "fs.list", 1, ACC_READ, real);
     lua_settop(L, 1);
     h = new_handle(L);
     lua_toclose(L, 2);
     lua_newtable(L); /* 3 */
-    h->d = opendir(real);
-    if (!h->d)
-        return fs_io_fail(L, "fs.list", given, errno);
+    fs_anchor(L, real, ACC_READ, &a);
+    fd = fs_open_beneath(&a, a.rel, real, O_RDONLY | O_DIRECTORY | O_NONBLOCK, 0);
+    if (fd < 0)
+        return open_fail(L, "fs.list", given, ACC_READ, errno);
+    h->d = fdopendir(fd);
+    if (!h->d) {
+        int e = errno;
+        close(fd);
+        return fs_io_fail(L, "fs.list", given, e);
+    }
     errno = 0;
     while ((ent = readdir(h->d)) != NULL) {
         if (strcmp(ent->d_name, ".") != 0 && strcmp(ent->d_name, "..") != 0) {

@@ -4,6 +4,7 @@
 #define ECAP_FS_PRIVATE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <lua.h>
 
@@ -42,9 +43,32 @@ enum fs_found fs_resolve(lua_State *L, const char *fname, const char *given, siz
 void fs_resolve_existing(lua_State *L, const char *fname, int arg, enum fs_access acc,
                          char *real);
 
-/* Replace real with text atomically, keeping its mode when it exists; or append text to real,
- * creating it when it does not exist (EINVAL: not a regular file). Return 0 or an errno. */
-int fs_write_atomic(const char *real, const char *text, size_t len, int exists);
-int fs_append_to(const char *real, const char *text, size_t len, int exists);
+/* Raises the "sandbox" refusal for given (the path escaped the grants). */
+int fs_refuse(lua_State *L, const char *fname, const char *given, enum fs_access acc);
+
+/* A resolved, granted path and the grant it lies in: opens go through the grant's directory
+ * descriptor (openat2 with RESOLVE_BENEATH), so a directory swapped for a symlink between the
+ * check and the open cannot lead out of the grant (EXDEV instead). */
+struct fs_anchor {
+    int gfd;          /* O_PATH descriptor of the grant (owned by the Lua state), or -1 */
+    int gerr;         /* when gfd is -1: why the grant could not be opened */
+    const char *real; /* the resolved path */
+    const char *rel;  /* real relative to the grant ("." for the grant itself) */
+};
+
+/* Finds the grant of real (resolved and granted for acc) and opens it on first use in this
+ * Lua state. May raise (memory): call before opening anything. real must outlive a. */
+void fs_anchor(lua_State *L, const char *real, enum fs_access acc, struct fs_anchor *a);
+/* Opens rel (relative to a's grant; abs is the same path, absolute) with openat2 and
+ * RESOLVE_BENEATH; falls back to open(abs) when the kernel has no openat2. Returns a
+ * descriptor, or -1 with errno set (EXDEV: the path now leads out of the grant). No Lua calls. */
+int fs_open_beneath(const struct fs_anchor *a, const char *rel, const char *abs, int flags,
+                    mode_t mode);
+
+/* Replace a->real with text atomically, keeping its mode when it exists; or append text to
+ * a->real, creating it when it does not exist (EINVAL: not a regular file). Return 0 or an
+ * errno (EXDEV: the path led out of the grant). */
+int fs_write_atomic(const struct fs_anchor *a, const char *text, size_t len, int exists);
+int fs_append_to(const struct fs_anchor *a, const char *text, size_t len, int exists);
 
 #endif

@@ -3,11 +3,25 @@
  * neither `..` nor a symlink leads out. A file that does not exist yet (write, append) is
  * resolved through its parent directory: realpath of the parent, then a final component that
  * is a plain name. Reading needs a read or a write grant, writing a write grant. Refusals raise
- * error tables of kind "sandbox", OS failures kind "io"; both name the path the script gave. */
-#define _XOPEN_SOURCE 700 /* realpath */
+ * error tables of kind "sandbox", OS failures kind "io"; both name the path the script gave.
+ *
+ * The check alone would leave a window: another process that can write inside a grant could
+ * swap a directory for a symlink between the check and an open by name. So every open is
+ * made relative to a descriptor of the grant, opened once per Lua state, with openat2 and
+ * RESOLVE_BENEATH: the kernel refuses (EXDEV) a path that leads out of it at open time. */
+#define _GNU_SOURCE /* realpath, O_PATH, syscall */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#if defined(__has_include)
+#if __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#define HAVE_OPENAT2_H 1
+#endif
+#endif
 
 #include <lauxlib.h>
 
@@ -68,8 +82,7 @@ int fs_io_fail(lua_State *L, const char *fname, const char *given, int e)
 }
 
 /* Raises the "sandbox" refusal, with the option that would grant the path in its rule field. */
-static int refuse(lua_State *L, const char *fname, const char *given,
-                  enum fs_access acc)
+int fs_refuse(lua_State *L, const char *fname, const char *given, enum fs_access acc)
 {
     const char *rule = acc == ACC_WRITE ? "--allow-write" : "--allow-read";
     const struct config *c = fs_config(L);
@@ -86,6 +99,134 @@ static int refuse(lua_State *L, const char *fname, const char *given,
     lua_pushstring(L, rule);
     lua_setfield(L, -2, "rule");
     return lua_error(L);
+}
+
+/* ---- grant descriptors ------------------------------------------------------------------- */
+
+#define GRANTS_MT "ecap.fs.grants"
+
+/* The grants' O_PATH descriptors, opened on first use; -1 when not open. Owned by a userdata
+ * in the registry, closed when the Lua state is. */
+struct grant_fds {
+    int write[CONFIG_MAX_DIRS];
+    int read[CONFIG_MAX_DIRS];
+};
+
+static const char grants_key = 'g';
+
+static int grants_gc(lua_State *L)
+{
+    struct grant_fds *g = luaL_checkudata(L, 1, GRANTS_MT);
+    for (int i = 0; i < CONFIG_MAX_DIRS; i++) {
+        if (g->write[i] >= 0)
+            close(g->write[i]);
+        if (g->read[i] >= 0)
+            close(g->read[i]);
+        g->write[i] = g->read[i] = -1;
+    }
+    return 0;
+}
+
+static struct grant_fds *grant_fds(lua_State *L)
+{
+    struct grant_fds *g;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &grants_key) != LUA_TNIL) {
+        g = lua_touserdata(L, -1);
+        lua_pop(L, 1);
+        return g;
+    }
+    lua_pop(L, 1);
+    g = lua_newuserdatauv(L, sizeof *g, 0);
+    for (int i = 0; i < CONFIG_MAX_DIRS; i++)
+        g->write[i] = g->read[i] = -1;
+    if (luaL_newmetatable(L, GRANTS_MT)) {
+        lua_pushcfunction(L, grants_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &grants_key);
+    return g;
+}
+
+/* real relative to dir, which contains it (under()). */
+static const char *relative_to(const char *real, const char *dir)
+{
+    size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/')
+        n--;
+    if (n == 1 && dir[0] == '/')
+        return real[1] ? real + 1 : ".";
+    return real[n] ? real + n + 1 : ".";
+}
+
+void fs_anchor(lua_State *L, const char *real, enum fs_access acc, struct fs_anchor *a)
+{
+    const struct config *c = fs_config(L);
+    struct grant_fds *g = grant_fds(L);
+    char *const *dirs = NULL;
+    int *fds = NULL, i = 0;
+    a->gfd = -1;
+    a->gerr = EACCES;
+    a->real = real;
+    a->rel = real;
+    if (!c)
+        return;
+    for (i = 0; i < c->n_write_dirs && i < CONFIG_MAX_DIRS; i++)
+        if (c->write_dirs[i] && under(real, c->write_dirs[i])) {
+            dirs = c->write_dirs;
+            fds = g->write;
+            break;
+        }
+    if (!dirs && acc == ACC_READ)
+        for (i = 0; i < c->n_read_dirs && i < CONFIG_MAX_DIRS; i++)
+            if (c->read_dirs[i] && under(real, c->read_dirs[i])) {
+                dirs = c->read_dirs;
+                fds = g->read;
+                break;
+            }
+    if (!dirs)
+        return; /* not granted: fs_resolve has refused it already */
+    if (fds[i] < 0) {
+        fds[i] = open(dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fds[i] < 0)
+            a->gerr = errno;
+    }
+    a->gfd = fds[i];
+    a->rel = relative_to(real, dirs[i]);
+}
+
+static int openat2_beneath(int dirfd, const char *rel, int flags, mode_t mode)
+{
+#if defined(HAVE_OPENAT2_H) && defined(SYS_openat2)
+    struct open_how how;
+    int fd, tries = 0;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)(unsigned)flags;
+    how.mode = (flags & O_CREAT) ? (unsigned long long)mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    do /* EAGAIN: a rename raced with a ".." lookup; the kernel asks for a retry */
+        fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+    while (fd < 0 && (errno == EAGAIN || errno == EINTR) && ++tries < 16);
+    return fd;
+#else
+    (void)dirfd, (void)rel, (void)flags, (void)mode;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int fs_open_beneath(const struct fs_anchor *a, const char *rel, const char *abs, int flags,
+                    mode_t mode)
+{
+    int fd;
+    if (a->gfd < 0) {
+        errno = a->gerr;
+        return -1;
+    }
+    fd = openat2_beneath(a->gfd, rel, flags | O_CLOEXEC, mode);
+    if (fd < 0 && errno == ENOSYS) /* kernel before 5.6: the check alone, as before */
+        fd = open(abs, flags | O_CLOEXEC, mode);
+    return fd;
 }
 
 /* ---- path resolution -------------------------------------------------------------------- */
@@ -159,7 +300,7 @@ enum fs_found fs_resolve(lua_State *L, const char *fname, const char *given, siz
         return fs_io_fail(L, fname, given, ENAMETOOLONG), FOUND_NOTHING;
     if (real_path(given, real)) {
         if (!granted(L, real, acc))
-            refuse(L, fname, given, acc);
+            fs_refuse(L, fname, given, acc);
         return FOUND_FILE;
     }
     e = errno;
@@ -172,14 +313,14 @@ enum fs_found fs_resolve(lua_State *L, const char *fname, const char *given, siz
             real[n++] = '/';
         strcpy(real + n, name);
         if (!granted(L, real, acc))
-            refuse(L, fname, given, acc);
+            fs_refuse(L, fname, given, acc);
         return FOUND_MISSING;
     }
     /* Unresolvable: decide between refusal and OS error on the part that does exist, so an
      * error never tells what lies outside the grants. */
     nearest_ancestor(given, real);
     if (!real[0] || !granted(L, real, acc))
-        refuse(L, fname, given, acc);
+        fs_refuse(L, fname, given, acc);
     *err = e;
     return FOUND_NOTHING;
 }

@@ -200,6 +200,66 @@ describe("fs.append", function()
   end)
 end)
 
+describe("fs opens beneath the grant", function()
+  -- Another process swaps a directory inside the grant for a symlink to an outside directory
+  -- as fast as it can while the script reads, lists, writes and appends through it: the path
+  -- is checked first, then opened; every open must stay inside the grant (refused or failed
+  -- when the swap lands in between, never outside).
+  it("refuses an escape made between the check and the open", function()
+    local base = root .. "/race"
+    local g, o = base .. "/g", base .. "/o"
+    sh("rm -rf " .. T.q(base) .. " && mkdir -p " .. T.q(g .. "/d") .. " " .. T.q(o))
+    T.write(g .. "/d/f.txt", "inside\n")
+    T.write(o .. "/f.txt", "OUTSIDE\n")
+    T.write(o .. "/w.txt", "outside w\n")
+    T.write(o .. "/a.txt", "outside a\n")
+    T.write(o .. "/marker", "")
+    local stop = base .. "/stop"
+    sh("ln -s ../o " .. T.q(g .. "/x"))
+    -- In-process renames (lua5.4, which the build requires): fast enough to hit the window.
+    local racer = T.script(string.format([[
+local d, x, save, stop = %q, %q, %q, %q
+repeat
+  for _ = 1, 200 do
+    os.rename(d, save) os.rename(x, d) -- d is now the symlink to ../o
+    os.rename(d, x) os.rename(save, d)
+  end
+until io.open(stop)
+io.open(stop .. ".done", "w"):close()
+]], g .. "/d", g .. "/x", g .. "/d.save", stop))
+    sh("lua5.4 " .. T.q(racer) .. " >/dev/null 2>&1 </dev/null &")
+    local r = run({ "--allow-write", g }, string.format([[
+local p, w, a, dir = %q, %q, %q, %q
+local good, out, errs = 0, 0, 0
+local function note(ok, bad)
+  if not ok then errs = errs + 1 elseif bad then out = out + 1 else good = good + 1 end
+end
+for i = 1, 3000 do
+  local ok, v = pcall(fs.read, p)
+  note(ok, ok and v ~= "inside\n")
+  ok, v = pcall(fs.list, dir)
+  note(ok, ok and table.concat(v, " "):find("marker", 1, true) ~= nil)
+  if i %% 10 == 0 then
+    note(pcall(fs.write, w, "w"), false)
+    note(pcall(fs.append, a, "a"), false)
+  end
+end
+print(good, out, errs)
+]], g .. "/d/f.txt", g .. "/d/w.txt", g .. "/d/a.txt", g .. "/d"))
+    sh("touch " .. T.q(stop) .. " && for i in $(seq 100); do [ -e " .. T.q(stop .. ".done") ..
+      " ] && break; sleep 0.1; done")
+    T.expect(0, r)
+    local good, out = r.stdout:match("^(%d+)\t(%d+)\t%d+\n$")
+    assert.is_not_nil(good, r.stdout)
+    assert.are.equal("0", out, "an open landed outside the grant: " .. r.stdout)
+    assert.is_true(tonumber(good) > 0, r.stdout)
+    assert.are.equal("OUTSIDE\n", T.read(o .. "/f.txt"))
+    assert.are.equal("outside w\n", T.read(o .. "/w.txt"))
+    assert.are.equal("outside a\n", T.read(o .. "/a.txt"))
+    assert.are.equal("a.txt f.txt marker w.txt", ls(o))
+  end)
+end)
+
 describe("fs.lines, fs.exists, fs.list", function()
   it("iterates lines without line ends, CRLF and a last line without newline included", function()
     local r = T.expect(0, run({ "--allow-read", inside }, string.format(

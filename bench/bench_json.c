@@ -1,4 +1,4 @@
-/* Benchmark of the JSON codec (host/json.c) against Debian's lua-cjson 2.1.0.
+/* Benchmark of the JSON codec (host/lib/json.c) against Debian's lua-cjson 2.1.0.
  *
  * Generates a deterministic ~10 MB JSON array of meter objects shaped like EnergyCAP's
  * MeterResponse (nested objects, strings, integers, floats, nulls, booleans, small arrays,
@@ -28,7 +28,7 @@
 #include <lualib.h>
 #include <lua-cjson.h>
 
-#include "json.h"
+#include "lib/json.h"
 
 #define RUNS 5
 

@@ -3,8 +3,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "config.h"
-#include "host.h"
+#include "cli/config.h"
+#include "run/host.h"
 #include "schema.h"
 
 /* endDate > beginDate ("Must be greater than BeginDate"), when both are given. */

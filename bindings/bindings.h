@@ -1,5 +1,5 @@
 /* The EnergyCAP operations bound as Lua functions: routes and body rules as data (see
- * bindings/routes.c), one validator (bindings/validate.c), one call path (host/call.h). */
+ * bindings/routes.c), one validator (bindings/validate.c), one call path (host/net/call.h). */
 #ifndef ECAP_BINDINGS_H
 #define ECAP_BINDINGS_H
 

@@ -3,9 +3,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "config.h"
-#include "host.h"
-#include "json.h"
+#include "cli/config.h"
+#include "run/host.h"
+#include "lib/json.h"
 #include "schema.h"
 
 /* The eight settings, in the seed's order of the "at least one of" sentence. */

@@ -2,7 +2,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "json.h"
+#include "lib/json.h"
 #include "schema.h"
 
 /* accountNumber: "Should be a 12 digit number starting with 2". */

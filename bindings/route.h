@@ -5,7 +5,7 @@
 
 #include <lua.h>
 
-#include "call.h"
+#include "net/call.h"
 #include "schema.h"
 
 #define ROUTE_MAX_PARAMS 4

@@ -11,7 +11,7 @@
 #include <lauxlib.h>
 
 #include "bindings.h"
-#include "call.h"
+#include "net/call.h"
 #include "route.h"
 #include "schema.h"
 

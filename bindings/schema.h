@@ -8,7 +8,7 @@
  * pushes a fresh copy of the value as it will be sent: integers normalised (2.0 -> 2),
  * fill-null fields added as json.null, tables marked as JSON objects/arrays. The script's own
  * table is never changed. On a violation it raises one error table of kind "validation"
- * (host/errors.h) with field, rule, value, operation and a one-line message. */
+ * (host/lib/errors.h) with field, rule, value, operation and a one-line message. */
 #ifndef ECAP_SCHEMA_H
 #define ECAP_SCHEMA_H
 

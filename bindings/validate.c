@@ -14,8 +14,8 @@
 
 #include <lauxlib.h>
 
-#include "errors.h"
-#include "json.h"
+#include "lib/errors.h"
+#include "lib/json.h"
 #include "schema.h"
 
 #define SHOW_MAX 48 /* bytes of a string shown in a message */

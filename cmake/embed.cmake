@@ -4,7 +4,7 @@
 # (it finds the files itself: every *.lua below ROOT and ROOT/sim/*.json)
 file(GLOB_RECURSE FILES RELATIVE ${ROOT} ${ROOT}/*.lua ${ROOT}/sim/*.json)
 list(SORT FILES)
-set(body "#include <stddef.h>\n#include \"embedded.h\"\n\n")
+set(body "#include <stddef.h>\n#include \"lib/embedded.h\"\n\n")
 set(table "const struct embedded_file embedded_files[] = {\n")
 set(i 0)
 foreach(f IN LISTS FILES)

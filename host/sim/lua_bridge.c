@@ -9,9 +9,9 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "embedded.h"
-#include "guard.h"
-#include "json.h"
+#include "lib/embedded.h"
+#include "lib/limits.h"
+#include "lib/json.h"
 #include "lua_bridge.h"
 
 #define DATA_CAP (64u << 20) /* a --data file larger than this is refused */

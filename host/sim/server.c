@@ -38,7 +38,7 @@
 
 #include <microhttpd.h>
 
-#include "guard.h"
+#include "lib/limits.h"
 #include "lua_bridge.h"
 #include "reply.h"
 #include "sim.h"

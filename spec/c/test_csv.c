@@ -8,8 +8,8 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "errors.h"
-#include "libs.h"
+#include "lib/errors.h"
+#include "lib/libs.h"
 
 static int passed, failed;
 

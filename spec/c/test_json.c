@@ -1,4 +1,4 @@
-/* Tests of the JSON codec (host/json.c): decoding, encoding, errors with positions and
+/* Tests of the JSON codec (host/lib/json.c): decoding, encoding, errors with positions and
  * paths, the protected metatables, memory accounting, and round trips of EnergyCAP example
  * bodies. A plain program: prints "N passed, N failed" and exits nonzero on any failure. */
 #include <locale.h>
@@ -11,7 +11,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "json.h"
+#include "lib/json.h"
 
 static int passed, failed;
 

@@ -7,13 +7,13 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "bindings.h"
-#include "config.h"
-#include "errors.h"
-#include "host.h"
-#include "json.h"
-#include "route.h"
-#include "schema.h"
+#include "bindings/bindings.h"
+#include "cli/config.h"
+#include "lib/errors.h"
+#include "run/host.h"
+#include "lib/json.h"
+#include "bindings/route.h"
+#include "bindings/schema.h"
 
 static int passed, failed;
 static lua_State *L;

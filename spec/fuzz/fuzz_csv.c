@@ -1,10 +1,10 @@
-/* libFuzzer target: csv.parse / csv.encode (host/csv.c), driven through a lua_State set up as
+/* libFuzzer target: csv.parse / csv.encode (host/lib/csv.c), driven through a lua_State set up as
  * spec/c/test_csv.c does (csv_open, which also opens fs for csv.rows: fs needs no host state
  * until a file function runs, and the fuzzer only calls parse and encode).
  *
  * For every input and for header=true and header=false:
  *   - csv.parse either returns or raises a clean error: under lua_pcall, an error table of
- *     kind "csv" (host/errors.h) with an integer line >= 1; anything else aborts;
+ *     kind "csv" (host/lib/errors.h) with an integer line >= 1; anything else aborts;
  *   - when it parses, csv.encode(rows, header) must succeed (every value is a string), and
  *     csv.parse of that text must give the same header and the same rows (abort otherwise).
  * The comparison is a small Lua function (compiled once) so that a mismatch reports the row
@@ -19,8 +19,8 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "errors.h"
-#include "libs.h"
+#include "lib/errors.h"
+#include "lib/libs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

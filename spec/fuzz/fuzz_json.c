@@ -20,8 +20,8 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "json.h"
-#include "json_codec.h"
+#include "lib/json.h"
+#include "lib/json_codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

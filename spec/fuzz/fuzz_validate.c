@@ -19,11 +19,11 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "call.h"
-#include "errors.h"
-#include "json.h"
-#include "route.h"
-#include "schema.h"
+#include "net/call.h"
+#include "lib/errors.h"
+#include "lib/json.h"
+#include "bindings/route.h"
+#include "bindings/schema.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);

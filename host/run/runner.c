@@ -7,12 +7,12 @@
 
 #include <lauxlib.h>
 
-#include "config.h"
-#include "embedded.h"
-#include "errors.h"
+#include "cli/config.h"
+#include "lib/embedded.h"
+#include "lib/errors.h"
 #include "host.h"
 #include "guard.h"
-#include "loop.h"
+#include "net/loop.h"
 #include "runner.h"
 #include "sandbox.h"
 
@@ -246,7 +246,7 @@ int run_script(struct config *cfg, const char *path, int argc, char **argv)
 
 int run_ping(struct config *cfg)
 {
-    const struct embedded_file *f = embedded_find("lua/ping.lua");
+    const struct embedded_file *f = embedded_find("run/lua/ping.lua");
     int quiet = cfg->quiet;
     cfg->quiet = 1; /* ping prints the target itself */
     if (!f) {

@@ -6,13 +6,13 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "config.h"
+#include "cli/config.h"
 #include "ecap.h"
-#include "errors.h"
+#include "lib/errors.h"
 #include "host.h"
-#include "json.h"
-#include "libs.h"
-#include "loop.h"
+#include "lib/json.h"
+#include "lib/libs.h"
+#include "net/loop.h"
 #include "sandbox.h"
 
 static const char HOST_KEY = 'H';

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "guard.h"
+#include "cli/config.h"
+#include "lib/limits.h"
 #include "http.h"
 #include "loop.h"
 
@@ -15,7 +15,7 @@ struct curl_slist *loop_common_headers(struct loop *lp);
 void membuf_free(struct membuf *b, struct limits *lim)
 {
     if (lim && b->data)
-        lim->used -= b->cap;
+        limits_release(lim, b->cap);
     free(b->data);
     memset(b, 0, sizeof *b);
 }
@@ -31,13 +31,14 @@ static int membuf_add(struct membuf *b, const char *p, size_t n, size_t max, str
             cap = max + 1;
         if (b->len + n + 1 > cap)
             return -1;
-        if (lim && lim->limit && lim->used - b->cap + cap > lim->limit)
+        if (lim && limits_charge(lim, cap - b->cap))
             return -1;
         d = realloc(b->data, cap);
-        if (!d)
+        if (!d) {
+            if (lim)
+                limits_release(lim, cap - b->cap);
             return -1;
-        if (lim)
-            lim->used = lim->used - b->cap + cap;
+        }
         b->data = d;
         b->cap = cap;
     }

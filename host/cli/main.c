@@ -11,7 +11,7 @@
 #include <lua.h>
 
 #include "config.h"
-#include "runner.h"
+#include "run/runner.h"
 #include "sim/sim.h"
 
 static const char usage[] =

@@ -6,15 +6,15 @@
 
 #include <lauxlib.h>
 
-#include "bindings.h"
-#include "call.h"
-#include "config.h"
+#include "bindings/bindings.h"
+#include "net/call.h"
+#include "cli/config.h"
 #include "ecap.h"
-#include "embedded.h"
-#include "errors.h"
+#include "lib/embedded.h"
+#include "lib/errors.h"
 #include "host.h"
 #include "guard.h"
-#include "loop.h"
+#include "net/loop.h"
 
 /* ---- ecap.request(method, path [, {query=, body=, headers=}]) ----------------------------- */
 
@@ -409,7 +409,7 @@ static const luaL_Reg ecap_funcs[] = {
 
 int ecap_open(lua_State *L)
 {
-    const struct embedded_file *f = embedded_find("lua/ecap.lua");
+    const struct embedded_file *f = embedded_find("run/lua/ecap.lua");
     luaL_newlib(L, ecap_funcs);
     bindings_register(L, lua_gettop(L));
     /* Helpers written in Lua extend the table: loaded as trusted host code. */

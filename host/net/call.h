@@ -1,11 +1,11 @@
 /* The one path every API call takes: ecap.request and all bindings end here.
  *
  * ecap_call builds the URL (base URL + path + URL-encoded query), encodes the body, adds the
- * headers (the key is added in C, in host/http.c), starts the transfer on the event loop and
+ * headers (the key is added in C, in host/net/http.c), starts the transfer on the event loop and
  * either yields the calling coroutine to the loop or, where the caller cannot yield, drives
  * the loop itself until this transfer is done. The results are the decoded body (nil for
  * 204) and {status=, headers=} with lower-case header names; a non-2xx reply, a network
- * failure or a timeout raises an error table (host/errors.h).
+ * failure or a timeout raises an error table (host/lib/errors.h).
  *
  * Must be used as `return ecap_call(L, &c);` from a lua_CFunction: it may yield. */
 #ifndef ECAP_CALL_H

@@ -1,6 +1,6 @@
 /* The sandbox a script runs in (layers, DESIGN.md): an environment built from an allow-list,
  * read-only proxies for the host's tables and the standard libraries, protected metatables,
- * text-only load and a Lua-source-only require. Memory and time limits: host/guard.c. */
+ * text-only load and a Lua-source-only require. Memory and time limits: host/run/guard.c. */
 #ifndef ECAP_SANDBOX_H
 #define ECAP_SANDBOX_H
 

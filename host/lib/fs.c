@@ -21,7 +21,7 @@
 
 #include <lauxlib.h>
 
-#include "config.h"
+#include "cli/config.h"
 #include "fs_private.h"
 #include "libs.h"
 

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "run/exit_codes.h"
+
 #define CONFIG_MAX_DIRS 16
 #define CONFIG_MAX_ROUTES 32
 
@@ -45,17 +47,6 @@ struct config {
     int n_routes;
 };
 
-/* Exit codes: documented in --help and README; the scheduler and cron jobs read them. */
-enum exit_code {
-    EXIT_OK = 0,
-    EXIT_SCRIPT = 1,
-    EXIT_USAGE = 2,
-    EXIT_CONFIG = 3,
-    EXIT_TIME_LIMIT = 4,
-    EXIT_MEMORY_LIMIT = 5,
-    EXIT_SIGINT = 130,
-    EXIT_SIGTERM = 143,
-};
 
 void config_defaults(struct config *c);
 void config_free(struct config *c);

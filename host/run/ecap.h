@@ -1,5 +1,5 @@
 /* The `ecap` table: ecap.request, ecap.config, ecap.sleep, ecap.parallel, the bindings, and
- * the Lua-written helpers (host/lua/ecap.lua: pages, filter, cost_avoidance.wait). */
+ * the Lua-written helpers (host/run/lua/ecap.lua: pages, filter, cost_avoidance.wait). */
 #ifndef ECAP_ECAP_H
 #define ECAP_ECAP_H
 

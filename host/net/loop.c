@@ -6,10 +6,10 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 
-#include "config.h"
+#include "cli/config.h"
 #include "http.h"
-#include "guard.h"
-#include "host.h"
+#include "lib/limits.h"
+#include "run/host.h"
 #include "loop.h"
 
 #define POLL_SLICE_MS 100 /* longest sleep in poll: signals and deadlines are seen this fast */
@@ -436,8 +436,7 @@ int loop_run(struct loop *lp, const int *finished)
             return -1;
         poll_once(lp, next_wait(lp));
         fire_timers(lp, now_monotonic());
-        if (lp->lim->deadline > 0 && now_monotonic() >= lp->lim->deadline && lp->lim->stop == STOP_NONE)
-            lp->lim->stop = STOP_TIME;
+        limits_poll(lp->lim);
     }
     return lp->lim->stop != STOP_NONE ? -1 : 0;
 }
@@ -453,7 +452,6 @@ void loop_drive(struct loop *lp, lua_State *L, int (*cond)(void *), void *arg, c
         }
         poll_once(lp, fire_timers(lp, now_monotonic()));
         fire_timers(lp, now_monotonic());
-        if (lp->lim->deadline > 0 && now_monotonic() >= lp->lim->deadline && lp->lim->stop == STOP_NONE)
-            lp->lim->stop = STOP_TIME;
+        limits_poll(lp->lim);
     }
 }

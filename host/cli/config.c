@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "bindings.h"
+#include "bindings/bindings.h"
 #include "config.h"
 
 static const struct { const char *name, *url; } environments[] = {

@@ -1,7 +1,8 @@
-/* Memory and time limits of a run, and the watchdog behind them. */
+/* The count hook, the signals and the watchdog of a run. */
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,72 +11,11 @@
 
 #include <lauxlib.h>
 
-#include "config.h"
+#include "exit_codes.h"
 #include "guard.h"
 
 #define HOOK_COUNT 1000   /* instructions between checks: cheap, and fast enough to stop */
 #define GRACE_S 3.0       /* how long a stopping script may take before the watchdog acts */
-#define RESERVE (1 << 20) /* bytes allowed past the limit while the stop error unwinds */
-
-double now_monotonic(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-void limits_init(struct limits *lim, size_t max_memory, double timeout_s)
-{
-    memset(lim, 0, sizeof *lim);
-    lim->limit = max_memory;
-    lim->timeout_s = timeout_s;
-    lim->deadline = timeout_s > 0 ? now_monotonic() + timeout_s : 0;
-}
-
-void *limits_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
-{
-    struct limits *lim = ud;
-    size_t old = ptr ? osize : 0;
-    void *p;
-    if (nsize == 0) {
-        free(ptr);
-        lim->used -= old;
-        return NULL;
-    }
-    if (lim->limit && nsize > old && lim->used - old + nsize > lim->limit) {
-        /* Once stopping, a small reserve lets the error unwind and the host report it. */
-        if (lim->stop != STOP_MEMORY || lim->used - old + nsize > lim->limit + RESERVE) {
-            if (lim->stop == STOP_NONE)
-                lim->stop = STOP_MEMORY;
-            return NULL;
-        }
-    }
-    p = realloc(ptr, nsize);
-    if (!p)
-        return NULL;
-    lim->used = lim->used - old + nsize;
-    if (lim->used > lim->peak)
-        lim->peak = lim->used;
-    return p;
-}
-
-static struct limits *limits_of(lua_State *L)
-{
-    void *ud;
-    lua_getallocf(L, &ud);
-    return ud;
-}
-
-const char *limits_message(const struct limits *lim)
-{
-    switch ((int)lim->stop) {
-    case STOP_TIME: return "time limit exceeded (--timeout)";
-    case STOP_MEMORY: return "memory limit exceeded (--max-memory)";
-    case STOP_SIGINT: return "interrupted (SIGINT)";
-    case STOP_SIGTERM: return "terminated (SIGTERM)";
-    default: return "stopped";
-    }
-}
 
 int limits_exit_code(enum stop_reason r)
 {
@@ -88,39 +28,15 @@ int limits_exit_code(enum stop_reason r)
     }
 }
 
-static void hook(lua_State *L, lua_Debug *ar);
-
-static void raise_stop(lua_State *L, struct limits *lim)
-{
-    /* Check again after every instruction from now on: a pcall that catches this error
-     * runs straight into the next one. */
-    lua_sethook(L, hook, LUA_MASKCOUNT, 1);
-    lua_pushstring(L, limits_message(lim));
-    lua_error(L);
-}
-
 static void hook(lua_State *L, lua_Debug *ar)
 {
-    struct limits *lim = limits_of(L);
     (void)ar;
-    if (lim->stop == STOP_NONE && lim->deadline > 0 && now_monotonic() >= lim->deadline)
-        lim->stop = STOP_TIME;
-    if (lim->stop != STOP_NONE)
-        raise_stop(L, lim);
+    limits_check(L);
 }
 
 void limits_hook(lua_State *L)
 {
     lua_sethook(L, hook, LUA_MASKCOUNT, HOOK_COUNT);
-}
-
-void limits_check(lua_State *L)
-{
-    struct limits *lim = limits_of(L);
-    if (lim->stop == STOP_NONE && lim->deadline > 0 && now_monotonic() >= lim->deadline)
-        lim->stop = STOP_TIME;
-    if (lim->stop != STOP_NONE)
-        raise_stop(L, lim);
 }
 
 /* ---- signals and watchdog ------------------------------------------------------------ */
@@ -166,8 +82,7 @@ static void *watchdog(void *arg)
         if (quit)
             return NULL;
         t = now_monotonic();
-        if (lim->stop == STOP_NONE && lim->deadline > 0 && t >= lim->deadline)
-            lim->stop = STOP_TIME; /* the hook may be starved by a long C call */
+        limits_poll(lim); /* the hook may be starved by a long C call */
         if (lim->stop != STOP_NONE && stop_seen == 0)
             stop_seen = t;
         if (stop_seen > 0 && t - stop_seen >= GRACE_S) {

@@ -25,10 +25,10 @@
 
 #include <lauxlib.h>
 
-#include "config.h"
+#include "cli/config.h"
 #include "errors.h"
 #include "fs_private.h"
-#include "host.h"
+#include "run/host.h"
 
 /* ---- grants ----------------------------------------------------------------------------- */
 

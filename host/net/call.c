@@ -8,10 +8,10 @@
 #include <lauxlib.h>
 
 #include "call.h"
-#include "config.h"
-#include "errors.h"
+#include "cli/config.h"
+#include "lib/errors.h"
 #include "http.h"
-#include "json.h"
+#include "lib/json.h"
 #include "loop.h"
 
 #define XFER_MT "ecap.transfer"

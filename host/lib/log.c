@@ -15,8 +15,8 @@
 
 #include <lauxlib.h>
 
-#include "config.h"
-#include "host.h"
+#include "cli/config.h"
+#include "run/host.h"
 #include "json_codec.h" /* utf8_len */
 #include "libs.h"
 

@@ -2,9 +2,9 @@
  * account_meters.edit, with the deleteBills guard. */
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
-#include "cli/config.h"
-#include "run/host.h"
+#include "route.h"
 #include "schema.h"
 
 /* endDate > beginDate ("Must be greater than BeginDate"), when both are given. */
@@ -41,24 +41,27 @@ static const struct field edit_fields[] = {
 const struct schema schema_account_meter_edit = {
     "AccountMeterEdit", edit_fields, SCHEMA_COUNT(edit_fields), edit_rule};
 
-#define CONFIRM_DELETE_BILLS "delete bills"
-
 /* deleteBills=true deletes WHOLE bills, other meters' lines on them included, and cannot be
- * undone: it needs a second, explicit word from the script or from the operator. */
-static void options_rule(lua_State *L, int obj, struct vctx *v)
+ * undone: it needs a second, explicit word from the script or from the operator. Judged on
+ * the query as sent: the binding's copy holds "true"; ecap.request's may hold true too. */
+static const char *delete_bills(lua_State *L, int body, int query)
 {
-    const struct host *h = host_get(L);
-    int allowed = h && h->cfg && h->cfg->allow_destructive;
-    schema_get(L, obj, "deleteBills");
-    schema_get(L, obj, "confirm");
-    if (lua_toboolean(L, -2) && !allowed
-        && !(lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), CONFIRM_DELETE_BILLS) == 0))
-        schema_fail(L, v, schema_path(v, "deleteBills"), "guard", lua_gettop(L) - 1,
-                    "deleteBills=true deletes whole bills, other meters' lines included: pass "
-                    "confirm = \"" CONFIRM_DELETE_BILLS "\" in the options table, or run with "
-                    "--allow-destructive");
-    lua_pop(L, 2);
+    (void)body;
+    if (query && lua_type(L, query) == LUA_TTABLE) {
+        lua_pushliteral(L, "deleteBills");
+        lua_rawget(L, query);
+        if ((lua_type(L, -1) == LUA_TBOOLEAN && lua_toboolean(L, -1))
+            || (lua_type(L, -1) == LUA_TSTRING && strcasecmp(lua_tostring(L, -1), "true") == 0)) {
+            lua_pop(L, 1);
+            lua_pushboolean(L, 1);
+            return "deleteBills=true deletes whole bills, other meters' lines included";
+        }
+        lua_pop(L, 1);
+    }
+    return NULL;
 }
+
+const struct route_guard guard_delete_bills = {"deleteBills", "delete bills", delete_bills};
 
 static const struct field edit_options[] = {
     {.name = "deleteBills", .type = ST_BOOL, .presence = SP_OPTIONAL, .no_null = 1, .query = 1},
@@ -66,4 +69,4 @@ static const struct field edit_options[] = {
 };
 
 const struct schema schema_account_meter_edit_options = {
-    "options", edit_options, SCHEMA_COUNT(edit_options), options_rule};
+    "options", edit_options, SCHEMA_COUNT(edit_options), NULL};

@@ -3,9 +3,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cli/config.h"
-#include "run/host.h"
 #include "lib/json.h"
+#include "route.h"
 #include "schema.h"
 
 /* The eight settings, in the seed's order of the "at least one of" sentence. */
@@ -75,28 +74,34 @@ static const struct field bulk_fields[] = {
 const struct schema schema_bulk_cost_avoidance = {
     "BulkMeterCostAvoidanceSettings", bulk_fields, SCHEMA_COUNT(bulk_fields), bulk_rule};
 
-#define CONFIRM_ALL_METERS "all meters"
-
-/* An empty filters list (or null, which the server reads the same way) matches EVERY meter in
- * the database: the update needs a second, explicit word from the script or from the operator,
- * as deleteBills does. Runs on the validated copies; opts is 0 when the script passed none. */
-void bulk_cost_avoidance_guard(lua_State *L, int body, int opts, struct vctx *v)
+/* An empty filters list (or null, or none: the server reads them the same way) matches EVERY
+ * meter in the database: the update needs a second, explicit word from the script or from
+ * the operator, as deleteBills does. */
+static const char *all_meters(lua_State *L, int body, int query)
 {
-    const struct host *h = host_get(L);
-    int top = lua_gettop(L), fi = top + 1, empty, confirmed = 0;
-    int t = schema_get(L, body, "filters");
-    empty = t != LUA_TTABLE || lua_rawlen(L, fi) == 0; /* null, or {} (a checked sequence) */
-    if (opts) {
-        schema_get(L, opts, "confirm");
-        confirmed = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), CONFIRM_ALL_METERS) == 0;
+    (void)query;
+    if (!body || lua_type(L, body) != LUA_TTABLE) {
+        lua_pushnil(L);
+        return "a body without filters matches every meter in the database";
     }
-    if (empty && !confirmed && !(h && h->cfg && h->cfg->allow_destructive))
-        schema_fail(L, v, schema_path(v, "filters"), "guard", fi,
-                    "filters %s matches every meter in the database: pass confirm = \""
-                    CONFIRM_ALL_METERS "\" in the options table, or run with --allow-destructive",
-                    t == LUA_TTABLE ? "= {}" : "= null");
-    lua_settop(L, top);
+    lua_pushliteral(L, "filters");
+    lua_rawget(L, body);
+    if (lua_type(L, -1) == LUA_TTABLE) {
+        lua_pushnil(L);
+        if (lua_next(L, -2) == 0) /* {}: raw, no metamethod */
+            return "filters = {} matches every meter in the database";
+        lua_pop(L, 3);
+        return NULL;
+    }
+    if (json_is_null(L, -1))
+        return "filters = null matches every meter in the database";
+    if (lua_isnil(L, -1))
+        return "a body without filters matches every meter in the database";
+    lua_pop(L, 1);
+    return NULL;
 }
+
+const struct route_guard guard_all_meters = {"filters", "all meters", all_meters};
 
 /* bulk_update(body [, opts]): only the confirmation word, never sent. */
 static const struct field bulk_options[] = {

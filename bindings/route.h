@@ -1,42 +1,64 @@
-/* The route table: Lua name -> method, path template, path parameters, body schema and
- * options (query parameters). Internal to bindings/ and its tests; the host sees bindings.h. */
+/* The route table: Lua name -> method, path template, path parameters, body schema, options
+ * (query parameters), the destructive-operation guard, a description and where the route comes
+ * from. Internal to bindings/ and its tests and fuzzers; the host sees bindings.h. */
 #ifndef ECAP_ROUTE_H
 #define ECAP_ROUTE_H
 
 #include <lua.h>
 
+#include "bindings.h"
 #include "net/call.h"
 #include "schema.h"
 
 #define ROUTE_MAX_PARAMS 4
-#define ROUTE_PATH_MAX 256
 
-/* Cross-argument rule of a route: runs last, after the ids, the body and the options passed
- * their schemas, on the validated copies (stack indices body and opts, 0 when absent: an
- * omitted options table still runs it). Raises with schema_fail. For guards that weigh the
- * body against the options (cost_avoidance.bulk_update: empty filters need a confirm). */
-typedef void (*route_rule)(lua_State *L, int body, int opts, struct vctx *v);
+/* A destructive call: judged on what would be sent (the validated body copy at body and the
+ * query table at query, 0 when absent). When the call is destructive, check pushes the
+ * offending value and returns a short description of what it does ("deleteBills=true deletes
+ * whole bills, other meters' lines included"); otherwise it pushes nothing and returns NULL.
+ * Written for the binding's copies and for ecap.request's raw arguments alike. */
+struct route_guard {
+    const char *field;   /* the field blamed in the error: "deleteBills", "filters" */
+    const char *confirm; /* the word opts.confirm must hold: "delete bills" */
+    const char *(*check)(lua_State *L, int body, int query);
+};
 
 struct route {
-    const char *name;                      /* Lua name "<table>.<function>" */
+    const char *name;                      /* Lua name "<area>.<function>" */
     const char *method;                    /* built-in route (an override replaces both) */
     const char *path;                      /* "/api/v3/meter/{meterId}/..." */
     const char *params[ROUTE_MAX_PARAMS];  /* path parameters = the leading Lua arguments */
     const struct schema *body;             /* next argument, or NULL for no body */
     const struct schema *options;          /* optional last argument, or NULL */
-    route_rule rule;                       /* or NULL */
+    const struct route_guard *guard;       /* destructive calls need consent, or NULL */
+    const char *description;               /* one line, for `ecaphost routes` and help */
+    enum route_provenance provenance;      /* of the built-in method and path */
 };
+
+/* The built-in table (bindings/routes.c). */
+extern const struct route route_table[];
+extern const int route_count;
 
 /* Index of the route named name, or -1. */
 int route_find(const char *name);
 
-/* Current method and path template of route i (an override, or the built-in one). */
-const char *route_method(int i);
-const char *route_path(int i);
-
 /* Checks the arguments of a call of route i (at stack indices 1..top), pushes what the request
  * needs (path string, body copy, query table) and fills c to point at them. Raises a
- * validation error on any violation, before anything is sent. */
-void route_prepare(lua_State *L, int i, struct call *c);
+ * validation error on any violation (the guard included), before anything is sent. */
+void route_prepare(lua_State *L, const struct bindings_env *env, int i, struct call *c);
+
+/* The one destructive-operation guard (bindings/guard.c). guard_binding: a call of route r
+ * with the validated copies (body, query, opts: stack indices or 0) passes when r's guard
+ * finds nothing destructive, opts.confirm holds the guard's word, or the run consents.
+ * guard_request: the same for ecap.request's raw body and query, which cannot confirm: the
+ * error names the binding to use. Both raise a validation error (rule "guard"). */
+void guard_binding(lua_State *L, const struct consent *consent, const struct route *r, int body,
+                   int query, int opts);
+void guard_request(lua_State *L, const struct consent *consent, const struct route *r, int body,
+                   int query);
+
+/* The guards of the area files. */
+extern const struct route_guard guard_delete_bills;
+extern const struct route_guard guard_all_meters;
 
 #endif

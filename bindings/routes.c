@@ -1,12 +1,15 @@
-/* The route table, the one generic binding function, and route overrides from the config file.
+/* The route table, the one generic binding function, and a run's routes (the table with the
+ * config file's overrides applied).
  *
  * Every bound operation is one entry below: its Lua name, method, path template (placeholders
- * named as the seed's path parameters, which are also the leading Lua arguments), body schema
- * options schema and an optional cross-argument rule (a guard weighing body against options). A
- * sixth operation is one more entry plus its schema in an area file. */
+ * named as the seed's path parameters, which are also the leading Lua arguments), body schema,
+ * options schema, destructive-operation guard, a one-line description and the provenance of
+ * its route (docs/api.md). A sixth operation is one more entry plus its schema in an area
+ * file; docs/bindings.md "Adding an operation" lists the other steps. */
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <lauxlib.h>
 
@@ -15,50 +18,68 @@
 #include "route.h"
 #include "schema.h"
 
-static const struct route routes[] = {
-    /* inferred route (ENDPOINTS.md): overridable from the config file */
-    {"meter_groups.refresh", "POST", "/api/v3/meterGroup/{meterGroupId}/updateUserAutoGroup",
-     {"meterGroupId"}, NULL, NULL, NULL},
-    {"account_meters.edit", "PUT", "/api/v3/accountmeter/{accountMeterId}", {"accountMeterId"},
-     &schema_account_meter_edit, &schema_account_meter_edit_options, NULL},
-    /* inferred; empty filters = every meter: guarded (confirm = "all meters") */
-    {"cost_avoidance.bulk_update", "PUT", "/api/v3/savings/settings", {NULL},
-     &schema_bulk_cost_avoidance, &schema_bulk_cost_avoidance_options, bulk_cost_avoidance_guard},
-    {"meters.apply_release", "POST", "/api/v202203/utilityPlatform/meter/{meterId}/release",
-     {"meterId"}, &schema_data_access_release, NULL, NULL},
-    /* inferred */
-    {"meters.convert_to_esa_calculated", "POST", "/api/v202510/meter/{meterId}/esaCalculatedMeter",
-     {"meterId"}, &schema_esa_channel_create, NULL, NULL},
+const struct route route_table[] = {
+    {
+        .name = "meter_groups.refresh",
+        .method = "POST",
+        .path = "/api/v3/meterGroup/{meterGroupId}/updateUserAutoGroup",
+        .params = {"meterGroupId"},
+        .description = "refresh the membership of one user-defined auto meter group",
+        .provenance = ROUTE_INFERRED,
+    },
+    {
+        .name = "account_meters.edit",
+        .method = "PUT",
+        .path = "/api/v3/accountmeter/{accountMeterId}",
+        .params = {"accountMeterId"},
+        .body = &schema_account_meter_edit,
+        .options = &schema_account_meter_edit_options,
+        .guard = &guard_delete_bills,
+        .description = "edit an account-meter relationship (deleteBills=true deletes whole bills)",
+        .provenance = ROUTE_CONFIRMED,
+    },
+    {
+        .name = "cost_avoidance.bulk_update",
+        .method = "PUT",
+        .path = "/api/v3/savings/settings",
+        .body = &schema_bulk_cost_avoidance,
+        .options = &schema_bulk_cost_avoidance_options,
+        .guard = &guard_all_meters,
+        .description = "mass update the cost-avoidance settings of the meters the filters match (a task)",
+        .provenance = ROUTE_INFERRED,
+    },
+    {
+        .name = "meters.apply_release",
+        .method = "POST",
+        .path = "/api/v202203/utilityPlatform/meter/{meterId}/release",
+        .params = {"meterId"},
+        .body = &schema_data_access_release,
+        .description = "apply a data-access release to a meter",
+        .provenance = ROUTE_CONFIRMED,
+    },
+    {
+        .name = "meters.convert_to_esa_calculated",
+        .method = "POST",
+        .path = "/api/v202510/meter/{meterId}/esaCalculatedMeter",
+        .params = {"meterId"},
+        .body = &schema_esa_channel_create,
+        .description = "convert a meter to an ESA calculated meter with a formula channel",
+        .provenance = ROUTE_INFERRED,
+    },
 };
 
-#define N_ROUTES ((int)(sizeof routes / sizeof routes[0]))
-
-/* Overrides are copied into static storage: the config strings they come from are freed long
- * before the last call. Written only while the process starts (before any state exists). */
-static struct {
-    int set;
-    char method[8];
-    char path[ROUTE_PATH_MAX];
-} overrides[N_ROUTES];
+#define N_ROUTES ((int)(sizeof route_table / sizeof route_table[0]))
+const int route_count = N_ROUTES;
+_Static_assert(sizeof route_table / sizeof route_table[0] <= ROUTES_MAX, "ROUTES_MAX too small");
 
 static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
 
 int route_find(const char *name)
 {
     for (int i = 0; i < N_ROUTES; i++)
-        if (strcmp(routes[i].name, name) == 0)
+        if (strcmp(route_table[i].name, name) == 0)
             return i;
     return -1;
-}
-
-const char *route_method(int i)
-{
-    return overrides[i].set ? overrides[i].method : routes[i].method;
-}
-
-const char *route_path(int i)
-{
-    return overrides[i].set ? overrides[i].path : routes[i].path;
 }
 
 static int n_params(const struct route *r)
@@ -78,16 +99,15 @@ static int param_index(const struct route *r, const char *name, size_t len)
 }
 
 /* Substitutes the (validated, positive int32) ids into the path template and pushes it. */
-static void push_path(lua_State *L, int i, const long long *ids)
+static void push_path(lua_State *L, const struct route *r, const char *tmpl, const long long *ids)
 {
-    const struct route *r = &routes[i];
     char out[ROUTE_PATH_MAX + ROUTE_MAX_PARAMS * 12];
     size_t n = 0;
-    for (const char *p = route_path(i); *p && n < sizeof out - 12;) {
+    for (const char *p = tmpl; *p && n < sizeof out - 12;) {
         const char *end = *p == '{' ? strchr(p, '}') : NULL;
         int k = end ? param_index(r, p + 1, (size_t)(end - p - 1)) : -1;
         if (*p == '{' && k < 0) /* cannot happen: built-ins and overrides are checked */
-            luaL_error(L, "route %s: bad placeholder in %s", r->name, route_path(i));
+            luaL_error(L, "route %s: bad placeholder in %s", r->name, tmpl);
         if (k >= 0) {
             n += (size_t)snprintf(out + n, sizeof out - n, "%lld", ids[k]);
             p = end + 1;
@@ -126,9 +146,9 @@ static int push_query(lua_State *L, const struct schema *s, int opts)
     return any ? lua_gettop(L) : 0;
 }
 
-void route_prepare(lua_State *L, int i, struct call *c)
+void route_prepare(lua_State *L, const struct bindings_env *env, int i, struct call *c)
 {
-    const struct route *r = &routes[i];
+    const struct route *r = &route_table[i];
     int np = n_params(r), arg = 1, top = lua_gettop(L);
     int nargs = np + (r->body != NULL) + (r->options != NULL), opts_idx = 0;
     long long ids[ROUTE_MAX_PARAMS];
@@ -159,29 +179,28 @@ void route_prepare(lua_State *L, int i, struct call *c)
         opts_idx = lua_isnil(L, -1) ? 0 : lua_gettop(L);
         c->query = opts_idx ? push_query(L, r->options, opts_idx) : 0;
     }
-    if (r->rule) {
-        struct vctx v = {.operation = r->name, .top = "body"};
-        r->rule(L, c->body, opts_idx, &v);
-    }
-    push_path(L, i, ids);
+    if (r->guard)
+        guard_binding(L, env->consent, r, c->body, c->query, opts_idx);
+    push_path(L, r, env->routes->r[i].path, ids);
     c->path = lua_tostring(L, -1); /* stays on the stack until ecap_call copies it */
-    c->method = route_method(i);
+    c->method = env->routes->r[i].method;
 }
 
-/* The one binding function; upvalue 1 is the route index. */
+/* The one binding function; upvalue 1 is the run's bindings_env, upvalue 2 the route index. */
 static int binding_call(lua_State *L)
 {
+    const struct bindings_env *env = lua_touserdata(L, lua_upvalueindex(1));
     struct call c;
-    route_prepare(L, (int)lua_tointeger(L, lua_upvalueindex(1)), &c);
-    return ecap_call(L, &c); /* may yield: nothing in C locals is used after this */
+    route_prepare(L, env, (int)lua_tointeger(L, lua_upvalueindex(2)), &c);
+    return ecap_call(L, env->loop, &c); /* may yield: nothing in C locals is used after this */
 }
 
-void bindings_register(lua_State *L, int ecap_idx)
+void bindings_register(lua_State *L, int ecap_idx, const struct bindings_env *env)
 {
     ecap_idx = lua_absindex(L, ecap_idx);
     for (int i = 0; i < N_ROUTES; i++) {
-        const char *dot = strchr(routes[i].name, '.');
-        lua_pushlstring(L, routes[i].name, (size_t)(dot - routes[i].name));
+        const char *dot = strchr(route_table[i].name, '.');
+        lua_pushlstring(L, route_table[i].name, (size_t)(dot - route_table[i].name));
         /* other modules add to these tables too (cost_avoidance.wait): create only if absent */
         if (lua_getfield(L, ecap_idx, lua_tostring(L, -1)) != LUA_TTABLE) {
             lua_pop(L, 1);
@@ -189,12 +208,72 @@ void bindings_register(lua_State *L, int ecap_idx)
             lua_pushvalue(L, -1);
             lua_setfield(L, ecap_idx, lua_tostring(L, -3));
         }
+        lua_pushlightuserdata(L, (void *)env);
         lua_pushinteger(L, i);
-        lua_pushcclosure(L, binding_call, 1);
+        lua_pushcclosure(L, binding_call, 2);
         lua_setfield(L, -2, dot + 1);
         lua_pop(L, 2);
     }
 }
+
+/* ---- ecap.request on a guarded route --------------------------------------------------- */
+
+static int hexval(int c)
+{
+    return isdigit(c) ? c - '0' : isxdigit(c) ? (tolower(c) - 'a' + 10) : -1;
+}
+
+/* The next byte of a request path as the server reads it: %XX decoded. Advances *p. */
+static int path_byte(const char **p)
+{
+    const char *s = *p;
+    if (s[0] == '%' && hexval((unsigned char)s[1]) >= 0 && hexval((unsigned char)s[2]) >= 0) {
+        *p = s + 3;
+        return hexval((unsigned char)s[1]) * 16 + hexval((unsigned char)s[2]);
+    }
+    *p = s + 1;
+    return (unsigned char)*s;
+}
+
+/* Whether path is an instance of the template tmpl, as the server routes it: literal parts
+ * case-insensitively, percent-escapes decoded, a placeholder one segment of digits, one
+ * trailing slash ignored. */
+static int path_matches(const char *tmpl, const char *path)
+{
+    const char *t = tmpl, *p = path;
+    while (*t) {
+        if (*t == '{') {
+            int digits = 0;
+            t = strchr(t, '}') + 1;
+            while (*p && *p != '/') {
+                const char *q = p;
+                if (!isdigit(path_byte(&q)))
+                    return 0;
+                p = q;
+                digits++;
+            }
+            if (!digits)
+                return 0;
+            continue;
+        }
+        if (!*p || tolower(path_byte(&p)) != tolower((unsigned char)*t))
+            return 0;
+        t++;
+    }
+    return *p == 0 || (p[0] == '/' && p[1] == 0);
+}
+
+void bindings_guard_request(lua_State *L, const struct bindings_env *env, const char *method,
+                            const char *path, int query, int body)
+{
+    for (int i = 0; i < N_ROUTES; i++) {
+        const struct route_now *now = &env->routes->r[i];
+        if (route_table[i].guard && strcasecmp(method, now->method) == 0 && path_matches(now->path, path))
+            guard_request(L, env->consent, &route_table[i], body, query);
+    }
+}
+
+/* ---- a run's routes ------------------------------------------------------------------------ */
 
 /* Checks the placeholders of path against the route's path parameters: each exactly once. */
 static int check_placeholders(const struct route *r, const char *path, char *err, size_t errlen)
@@ -240,22 +319,25 @@ params: {
     return -1;
 }
 
-int bindings_route_override(const char *name, const char *spec, char *err, size_t errlen)
+/* Parses and checks one override into now. Returns 0, or -1 with err (without the origin). */
+static int apply_override(struct routes *rt, const char *name, const char *spec, char *err, size_t errlen)
 {
     int i = route_find(name), m;
     const struct route *r;
     const char *p = spec, *mend, *path, *pend;
     size_t mlen, plen;
+    char tmp[ROUTE_PATH_MAX];
+    const char *problem;
 
     if (i < 0) {
         size_t n = (size_t)snprintf(err, errlen, "unknown operation \"%s\" (known:", name);
         for (int k = 0; k < N_ROUTES && n < errlen; k++)
-            n += (size_t)snprintf(err + n, errlen - n, " %s", routes[k].name);
+            n += (size_t)snprintf(err + n, errlen - n, " %s", route_table[k].name);
         if (n < errlen)
             snprintf(err + n, errlen - n, ")");
         return -1;
     }
-    r = &routes[i];
+    r = &route_table[i];
     while (isspace((unsigned char)*p))
         p++;
     for (mend = p; *mend && !isspace((unsigned char)*mend); mend++)
@@ -292,26 +374,68 @@ int bindings_route_override(const char *name, const char *spec, char *err, size_
             return -1;
         }
     }
-    {
-        char tmp[ROUTE_PATH_MAX];
-        memcpy(tmp, path, plen);
-        tmp[plen] = '\0';
-        const char *problem = call_path_problem(tmp);
-        if (problem) {
-            snprintf(err, errlen, "route %s: path \"%.*s\" %s", name, (int)(plen > 60 ? 60 : plen), path,
-                     problem);
-            return -1;
-        }
-        if (check_placeholders(r, tmp, err, errlen))
-            return -1;
-        memcpy(overrides[i].path, tmp, plen + 1);
+    memcpy(tmp, path, plen);
+    tmp[plen] = '\0';
+    if ((problem = call_path_problem(tmp))) {
+        snprintf(err, errlen, "route %s: path \"%.*s\" %s", name, (int)(plen > 60 ? 60 : plen), path,
+                 problem);
+        return -1;
     }
-    memcpy(overrides[i].method, methods[m], strlen(methods[m]) + 1);
-    overrides[i].set = 1;
+    if (check_placeholders(r, tmp, err, errlen))
+        return -1;
+    memcpy(rt->r[i].path, tmp, plen + 1);
+    snprintf(rt->r[i].method, sizeof rt->r[i].method, "%s", methods[m]);
+    rt->r[i].provenance = ROUTE_CONFIG;
     return 0;
 }
 
-void bindings_routes_reset(void)
+int routes_init(struct routes *rt, const struct route_override *ov, int n, char *err, size_t errlen)
 {
-    memset(overrides, 0, sizeof overrides);
+    memset(rt, 0, sizeof *rt);
+    rt->n = N_ROUTES;
+    for (int i = 0; i < N_ROUTES; i++) {
+        snprintf(rt->r[i].method, sizeof rt->r[i].method, "%s", route_table[i].method);
+        snprintf(rt->r[i].path, sizeof rt->r[i].path, "%s", route_table[i].path);
+        rt->r[i].provenance = route_table[i].provenance;
+    }
+    for (int k = 0; k < n; k++) {
+        char msg[512];
+        int i = route_find(ov[k].name);
+        if (apply_override(rt, ov[k].name, ov[k].spec, msg, sizeof msg)) {
+            snprintf(err, errlen, "%s: %s", ov[k].origin ? ov[k].origin : "config", msg);
+            return -1;
+        }
+        snprintf(rt->r[i].origin, sizeof rt->r[i].origin, "%s", ov[k].origin ? ov[k].origin : "");
+    }
+    return 0;
+}
+
+/* ---- listing ------------------------------------------------------------------------------ */
+
+int bindings_count(void)
+{
+    return N_ROUTES;
+}
+
+int bindings_route_info(const struct routes *rt, int i, struct route_info *out)
+{
+    if (i < 0 || i >= N_ROUTES)
+        return -1;
+    out->name = route_table[i].name;
+    out->description = route_table[i].description;
+    out->method = rt->r[i].method;
+    out->path = rt->r[i].path;
+    out->provenance = rt->r[i].provenance;
+    out->origin = rt->r[i].origin;
+    return 0;
+}
+
+const char *bindings_provenance_name(enum route_provenance p)
+{
+    switch (p) {
+    case ROUTE_CONFIRMED: return "confirmed";
+    case ROUTE_INFERRED: return "inferred";
+    case ROUTE_CONFIG: return "config";
+    }
+    return "?";
 }

@@ -117,8 +117,6 @@ extern const struct schema schema_account_meter_edit;
 extern const struct schema schema_account_meter_edit_options;
 extern const struct schema schema_bulk_cost_avoidance;
 extern const struct schema schema_bulk_cost_avoidance_options;
-/* The empty-filters guard of cost_avoidance.bulk_update (a route rule, see route.h). */
-void bulk_cost_avoidance_guard(lua_State *L, int body, int opts, struct vctx *v);
 extern const struct schema schema_data_access_release;
 extern const struct schema schema_esa_channel_create;
 

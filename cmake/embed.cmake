@@ -1,11 +1,16 @@
 # Turns text files into a C source of byte arrays, so the installed binary carries its Lua
 # sources and demo data with it. Invoked as:
-#   cmake -DOUT=embedded.c -DROOT=<src>/host -P embed.cmake
-# (it finds the files itself: every *.lua below ROOT and ROOT/sim/*.json)
-file(GLOB_RECURSE FILES RELATIVE ${ROOT} ${ROOT}/*.lua ${ROOT}/sim/*.json)
+#   cmake -DOUT=embedded_x.c -DROOT=<src>/host -DGLOBS=sim/*.lua,sim/*.json -DNAME=embedded_x -P embed.cmake
+# Each file is named by its path relative to ROOT ("run/lua/ecap.lua"); the table is NAME[].
+string(REPLACE "," ";" GLOBS "${GLOBS}")
+set(FILES)
+foreach(g IN LISTS GLOBS)
+  file(GLOB_RECURSE found RELATIVE ${ROOT} ${ROOT}/${g})
+  list(APPEND FILES ${found})
+endforeach()
 list(SORT FILES)
 set(body "#include <stddef.h>\n#include \"lib/embedded.h\"\n\n")
-set(table "const struct embedded_file embedded_files[] = {\n")
+set(table "const struct embedded_file ${NAME}[] = {\n")
 set(i 0)
 foreach(f IN LISTS FILES)
   file(READ "${ROOT}/${f}" hex HEX)

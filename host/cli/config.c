@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "bindings/bindings.h"
 #include "config.h"
 
 static const struct { const char *name, *url; } environments[] = {
@@ -166,14 +165,9 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
         }
         c->insecure_http |= strcmp(val, "true") == 0;
     } else if (strncmp(key, "route.", 6) == 0) {
-        struct route_override *r;
-        char msg[256];
+        struct config_route *r; /* checked with the others in config_run_options */
         if (c->n_routes >= CONFIG_MAX_ROUTES) {
             snprintf(err, errlen, "%s: too many route overrides", where);
-            return -1;
-        }
-        if (bindings_route_override(key + 6, val, msg, sizeof msg)) {
-            snprintf(err, errlen, "%s: %s", where, msg);
             return -1;
         }
         r = &c->routes[c->n_routes];
@@ -399,4 +393,41 @@ int config_finish(struct config *c, int need_key, char *err, size_t errlen)
 oom:
     snprintf(err, errlen, "out of memory");
     return -1;
+}
+
+_Static_assert(CONFIG_MAX_DIRS <= RUN_MAX_LIB_DIRS, "--lib directories exceed what require searches");
+
+int config_run_options(struct config *c, struct run_options *ro, char *err, size_t errlen)
+{
+    struct route_override ov[CONFIG_MAX_ROUTES];
+    for (int i = 0; i < c->n_routes; i++) {
+        ov[i].name = c->routes[i].name;
+        ov[i].spec = c->routes[i].spec;
+        ov[i].origin = c->routes[i].origin;
+    }
+    if (routes_init(&c->route_table, ov, c->n_routes, err, errlen))
+        return -1;
+    memset(ro, 0, sizeof *ro);
+    ro->net.base_url = c->base_url;
+    ro->net.api_key = c->api_key;
+    ro->net.cacert = c->cacert;
+    ro->net.http_timeout_ms = c->http_timeout_ms;
+    ro->net.connect_timeout_ms = c->connect_timeout_ms;
+    ro->net.max_in_flight = c->max_in_flight;
+    ro->net.rate = c->rate;
+    ro->fs.read_dirs = c->read_dirs;
+    ro->fs.n_read_dirs = c->n_read_dirs;
+    ro->fs.write_dirs = c->write_dirs;
+    ro->fs.n_write_dirs = c->n_write_dirs;
+    ro->consent.allow_destructive = c->allow_destructive;
+    ro->routes = &c->route_table;
+    ro->max_memory = c->max_memory;
+    ro->timeout_s = c->timeout_s;
+    ro->lib_dirs = c->lib_dirs;
+    ro->n_lib_dirs = c->n_lib_dirs;
+    ro->quiet = c->quiet;
+    ro->simulator = c->simulator;
+    ro->environment = c->environment;
+    ro->config_path = c->config_path;
+    return 0;
 }

@@ -7,11 +7,13 @@
 #include <stddef.h>
 
 #include "run/exit_codes.h"
+#include "run/host.h"
 
-#define CONFIG_MAX_DIRS 16
-#define CONFIG_MAX_ROUTES 32
+#define CONFIG_MAX_DIRS FS_MAX_GRANTS
+#define CONFIG_MAX_ROUTES ROUTES_MAX
 
-struct route_override {
+/* route.<name> = <spec> from the config file, as written (checked by routes_init). */
+struct config_route {
     char *name;   /* Lua name, e.g. "meter_groups.refresh" */
     char *spec;   /* "POST /api/v3/meterGroup/{meterGroupId}/updateUserAutoGroup" */
     char *origin; /* "file:line" for messages */
@@ -43,9 +45,15 @@ struct config {
     int n_read_dirs;
     char *write_dirs[CONFIG_MAX_DIRS];
     int n_write_dirs;
-    struct route_override routes[CONFIG_MAX_ROUTES];
+    struct config_route routes[CONFIG_MAX_ROUTES];
     int n_routes;
+    struct routes route_table; /* built by config_run_options */
 };
+
+/* Fills ro with the view of c that a run takes (pointers into c: c outlives the run) and
+ * builds c's route table (the overrides checked). Returns 0, or -1 with err naming the
+ * override's file:line. */
+int config_run_options(struct config *c, struct run_options *ro, char *err, size_t errlen);
 
 
 void config_defaults(struct config *c);

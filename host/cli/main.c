@@ -11,6 +11,7 @@
 #include <lua.h>
 
 #include "config.h"
+#include "routes.h"
 #include "run/runner.h"
 #include "sim/sim.h"
 
@@ -18,6 +19,7 @@ static const char usage[] =
     "usage: ecaphost run [options] SCRIPT [ARGS...]   run a Lua workflow script\n"
     "       ecaphost ping [options]                   check the API key and the connection\n"
     "       ecaphost sim [--port N] [options]         serve the built-in EnergyCAP simulator\n"
+    "       ecaphost routes [--json] [--config FILE]  list the bindings, their routes and sources\n"
     "       ecaphost --help | --version\n"
     "\n"
     "Connection:\n"
@@ -231,6 +233,7 @@ static struct sim *start_private_sim(struct config *cfg)
 static int client_command(int argc, char **argv, int i, int is_run)
 {
     struct cli c;
+    struct run_options ro;
     struct sim *sim = NULL;
     char err[512];
     int rc;
@@ -260,11 +263,54 @@ static int client_command(int argc, char **argv, int i, int is_run)
         rc = EXIT_CONFIG;
         goto out;
     }
-    rc = is_run ? run_script(&c.cfg, argv[i], argc - i - 1, argv + i + 1) : run_ping(&c.cfg);
+    if (config_run_options(&c.cfg, &ro, err, sizeof err)) {
+        fprintf(stderr, "ecaphost: %s\n", err);
+        rc = EXIT_CONFIG;
+        goto out;
+    }
+    rc = is_run ? run_script(&ro, argv[i], argc - i - 1, argv + i + 1) : run_ping(&ro);
 out:
     if (sim)
         sim_stop(sim);
     config_free(&c.cfg);
+    return rc;
+}
+
+/* `ecaphost routes [--json] [--config FILE]`: needs no key and no base URL. */
+static int routes_command(int argc, char **argv, int i)
+{
+    struct config cfg;
+    struct run_options ro;
+    const char *config_file = NULL;
+    char err[512];
+    int json = 0, rc = EXIT_OK;
+    config_defaults(&cfg);
+    for (; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_file = argv[++i];
+        } else if (strncmp(argv[i], "--config=", 9) == 0) {
+            config_file = argv[i] + 9;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs("usage: ecaphost routes [--json] [--config FILE]\n"
+                  "Lists every binding: Lua name, method, route, where the route comes from\n"
+                  "(confirmed, inferred, or config FILE:LINE when overridden) and what it does.\n", stdout);
+            goto out;
+        } else {
+            rc = usage_error("routes: unexpected argument %s%s", argv[i], "");
+            goto out;
+        }
+    }
+    if (config_load_file(&cfg, config_file, config_file != NULL, err, sizeof err)
+        || config_run_options(&cfg, &ro, err, sizeof err)) {
+        fprintf(stderr, "ecaphost: %s\n", err);
+        rc = EXIT_CONFIG;
+        goto out;
+    }
+    rc = routes_print(&cfg.route_table, json) ? EXIT_SCRIPT : EXIT_OK;
+out:
+    config_free(&cfg);
     return rc;
 }
 
@@ -285,6 +331,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "sim") == 0)
         return sim_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "routes") == 0)
+        return routes_command(argc, argv, 2);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "ecaphost: cannot initialise libcurl\n");
         return EXIT_SCRIPT;

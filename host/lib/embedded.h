@@ -1,5 +1,5 @@
-/* Files compiled into the binary (cmake/embed.cmake): Lua sources of the host and the
- * simulator, the simulator's demo data. */
+/* Files compiled into the binary (cmake/embed.cmake): each layer that carries files has its
+ * own table (run/: the Lua-written helpers; sim/: the simulator's Lua and demo data). */
 #ifndef ECAP_EMBEDDED_H
 #define ECAP_EMBEDDED_H
 
@@ -11,9 +11,7 @@ struct embedded_file {
     size_t len;
 };
 
-extern const struct embedded_file embedded_files[];
-
-/* Returns the file of that name, or NULL. */
-const struct embedded_file *embedded_find(const char *name);
+/* Returns the file of that name in table (ended by a NULL name), or NULL. */
+const struct embedded_file *embedded_find(const struct embedded_file *table, const char *name);
 
 #endif

@@ -21,9 +21,9 @@
 
 #include <lauxlib.h>
 
-#include "cli/config.h"
 #include "fs_private.h"
 #include "libs.h"
+#include "limits.h"
 
 #define FS_HANDLE_MT "ecap.fs.handle"
 #define FS_CHUNK 65536
@@ -114,8 +114,8 @@ static off_t open_file(lua_State *L, fs_handle *h, const char *fname, const char
 /* Size limit for a file read into the Lua state: the memory limit, if any. */
 static size_t read_cap(lua_State *L)
 {
-    const struct config *c = fs_config(L);
-    return c && c->max_memory ? c->max_memory : (size_t)-1;
+    const struct limits *lim = limits_of(L);
+    return lim->limit ? lim->limit : (size_t)-1;
 }
 
 static int fail_too_large(lua_State *L, const char *given)

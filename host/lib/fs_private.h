@@ -10,7 +10,7 @@
 
 #define FS_PATH_MAX 4096 /* longest resolved path handled (Linux's PATH_MAX) */
 
-struct config;
+struct fs_grants;
 
 enum fs_access { ACC_READ, ACC_WRITE };
 
@@ -22,8 +22,8 @@ enum fs_found {
                     * inside a grant, so saying why leaks nothing */
 };
 
-/* The run's settings, or NULL in a state without a host. */
-const struct config *fs_config(lua_State *L);
+/* The grants of L (fs_set_grants), or NULL when none were given. */
+const struct fs_grants *fs_config(lua_State *L);
 
 /* Raises a table of kind with message "fname: given: what" and a path field (given). */
 int fs_fail(lua_State *L, const char *kind, const char *fname, const char *given,

@@ -25,17 +25,27 @@
 
 #include <lauxlib.h>
 
-#include "cli/config.h"
 #include "errors.h"
 #include "fs_private.h"
-#include "run/host.h"
+#include "libs.h"
 
 /* ---- grants ----------------------------------------------------------------------------- */
 
-const struct config *fs_config(lua_State *L)
+static const char grants_cfg_key = 'G';
+
+void fs_set_grants(lua_State *L, const struct fs_grants *g)
 {
-    struct host *h = host_get(L);
-    return h ? h->cfg : NULL;
+    lua_pushlightuserdata(L, (void *)g);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &grants_cfg_key);
+}
+
+const struct fs_grants *fs_config(lua_State *L)
+{
+    const struct fs_grants *g;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &grants_cfg_key);
+    g = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return g;
 }
 
 /* Whether real is dir or lies below it (dir may end in slashes). */
@@ -59,7 +69,7 @@ static int under_any(const char *real, char *const *dirs, int n)
 
 static int granted(lua_State *L, const char *real, enum fs_access acc)
 {
-    const struct config *c = fs_config(L);
+    const struct fs_grants *c = fs_config(L);
     if (!c)
         return 0;
     if (under_any(real, c->write_dirs, c->n_write_dirs))
@@ -85,7 +95,7 @@ int fs_io_fail(lua_State *L, const char *fname, const char *given, int e)
 int fs_refuse(lua_State *L, const char *fname, const char *given, enum fs_access acc)
 {
     const char *rule = acc == ACC_WRITE ? "--allow-write" : "--allow-read";
-    const struct config *c = fs_config(L);
+    const struct fs_grants *c = fs_config(L);
     int none = !c || (acc == ACC_WRITE ? c->n_write_dirs == 0
                                        : c->n_read_dirs + c->n_write_dirs == 0);
     if (none)
@@ -108,8 +118,8 @@ int fs_refuse(lua_State *L, const char *fname, const char *given, enum fs_access
 /* The grants' O_PATH descriptors, opened on first use; -1 when not open. Owned by a userdata
  * in the registry, closed when the Lua state is. */
 struct grant_fds {
-    int write[CONFIG_MAX_DIRS];
-    int read[CONFIG_MAX_DIRS];
+    int write[FS_MAX_GRANTS];
+    int read[FS_MAX_GRANTS];
 };
 
 static const char grants_key = 'g';
@@ -117,7 +127,7 @@ static const char grants_key = 'g';
 static int grants_gc(lua_State *L)
 {
     struct grant_fds *g = luaL_checkudata(L, 1, GRANTS_MT);
-    for (int i = 0; i < CONFIG_MAX_DIRS; i++) {
+    for (int i = 0; i < FS_MAX_GRANTS; i++) {
         if (g->write[i] >= 0)
             close(g->write[i]);
         if (g->read[i] >= 0)
@@ -137,7 +147,7 @@ static struct grant_fds *grant_fds(lua_State *L)
     }
     lua_pop(L, 1);
     g = lua_newuserdatauv(L, sizeof *g, 0);
-    for (int i = 0; i < CONFIG_MAX_DIRS; i++)
+    for (int i = 0; i < FS_MAX_GRANTS; i++)
         g->write[i] = g->read[i] = -1;
     if (luaL_newmetatable(L, GRANTS_MT)) {
         lua_pushcfunction(L, grants_gc);
@@ -161,7 +171,7 @@ static const char *relative_to(const char *real, const char *dir)
 
 void fs_anchor(lua_State *L, const char *real, enum fs_access acc, struct fs_anchor *a)
 {
-    const struct config *c = fs_config(L);
+    const struct fs_grants *c = fs_config(L);
     struct grant_fds *g = grant_fds(L);
     char *const *dirs = NULL;
     int *fds = NULL, i = 0;
@@ -171,14 +181,14 @@ void fs_anchor(lua_State *L, const char *real, enum fs_access acc, struct fs_anc
     a->rel = real;
     if (!c)
         return;
-    for (i = 0; i < c->n_write_dirs && i < CONFIG_MAX_DIRS; i++)
+    for (i = 0; i < c->n_write_dirs && i < FS_MAX_GRANTS; i++)
         if (c->write_dirs[i] && under(real, c->write_dirs[i])) {
             dirs = c->write_dirs;
             fds = g->write;
             break;
         }
     if (!dirs && acc == ACC_READ)
-        for (i = 0; i < c->n_read_dirs && i < CONFIG_MAX_DIRS; i++)
+        for (i = 0; i < c->n_read_dirs && i < FS_MAX_GRANTS; i++)
             if (c->read_dirs[i] && under(real, c->read_dirs[i])) {
                 dirs = c->read_dirs;
                 fds = g->read;

@@ -15,15 +15,13 @@
 
 #include <lauxlib.h>
 
-#include "cli/config.h"
-#include "run/host.h"
 #include "json_codec.h" /* utf8_len */
 #include "libs.h"
 
+/* Upvalue 2 of the log functions: --quiet. */
 static int quiet(lua_State *L)
 {
-    struct host *h = host_get(L);
-    return h && h->cfg && h->cfg->quiet;
+    return lua_toboolean(L, lua_upvalueindex(2));
 }
 
 /* Pushes string.format: upvalue 1 when it holds it, else the loaded string library's. */
@@ -140,7 +138,7 @@ static const luaL_Reg log_funcs[] = {
     {NULL, NULL},
 };
 
-int log_open(lua_State *L)
+void log_open(lua_State *L, int quiet_run)
 {
     luaL_newlibtable(L, log_funcs);
     /* string.format as it is now, so that a script cannot swap the function log calls */
@@ -151,6 +149,6 @@ int log_open(lua_State *L)
         lua_pushnil(L);
     lua_replace(L, -3);
     lua_pop(L, 1);
-    luaL_setfuncs(L, log_funcs, 1);
-    return 1;
+    lua_pushboolean(L, quiet_run);
+    luaL_setfuncs(L, log_funcs, 2);
 }

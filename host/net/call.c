@@ -8,14 +8,16 @@
 #include <lauxlib.h>
 
 #include "call.h"
-#include "cli/config.h"
 #include "lib/errors.h"
 #include "http.h"
 #include "lib/json.h"
+#include "lib/limits.h"
 #include "loop.h"
+#include "options.h"
 
 #define XFER_MT "ecap.transfer"
 #define ERR_BODY_MAX 2048 /* bytes of a non-JSON error body kept in the error */
+#define REPLY_MAX_UNLIMITED ((size_t)1 << 30) /* largest reply without --max-memory */
 
 /* A transfer lives in a userdata on the caller's stack, so it survives a yield and is freed by
  * the collector if the caller dies: uservalue 1 = request body (string), 2 = path. */
@@ -380,10 +382,10 @@ static int xfer_done(void *arg)
     return ((struct xfer *)arg)->state == X_DONE;
 }
 
-int ecap_call(lua_State *L, const struct call *c)
+int ecap_call(lua_State *L, struct loop *lp, const struct call *c)
 {
-    struct loop *lp = loop_of(L);
-    const struct config *cfg = loop_config(lp);
+    const struct net_options *opts = loop_options(lp);
+    const struct limits *lim = loop_limits(lp);
     struct call_ud *u;
     const char *problem, *body = NULL;
     size_t body_len = 0;
@@ -430,13 +432,13 @@ int ecap_call(lua_State *L, const struct call *c)
         add_headers(L, &u->x, c->headers);
 
     luaL_buffinit(L, &b);
-    luaL_addstring(&b, cfg->base_url);
+    luaL_addstring(&b, opts->base_url);
     luaL_addstring(&b, c->path);
     if (c->query)
         add_query(L, &b, c->query);
     luaL_pushresult(&b);
 
-    u->x.max_body = cfg->max_memory ? cfg->max_memory : (size_t)1 << 30;
+    u->x.max_body = lim->limit ? lim->limit : REPLY_MAX_UNLIMITED;
     if (xfer_prepare(&u->x, lp, method, lua_tostring(L, -1), body, body_len, err, sizeof err))
         luaL_error(L, "%s", err);
     lua_pop(L, 1); /* the URL: curl copied it */

@@ -21,7 +21,10 @@ struct call {
     int headers;        /* stack index of a table of extra headers, or 0 */
 };
 
-int ecap_call(lua_State *L, const struct call *c);
+struct loop;
+
+/* Sends c on the loop lp (the run's). */
+int ecap_call(lua_State *L, struct loop *lp, const struct call *c);
 
 /* Why a path may not be used (must start with /api/, no dot segments, no '//', no query,
  * nothing a server might normalise away), or NULL when it is fine. */

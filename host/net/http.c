@@ -3,10 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/config.h"
 #include "lib/limits.h"
 #include "http.h"
 #include "loop.h"
+#include "options.h"
 
 struct curl_slist *loop_common_headers(struct loop *lp);
 
@@ -79,7 +79,7 @@ void http_headers_free(struct curl_slist *h)
     curl_slist_free_all(h);
 }
 
-struct curl_slist *http_common_headers(const struct config *cfg)
+struct curl_slist *http_common_headers(const struct net_options *opts)
 {
     struct curl_slist *h = NULL, *t;
     char line[1100];
@@ -91,8 +91,8 @@ struct curl_slist *http_common_headers(const struct config *cfg)
             goto fail;
         h = t;
     }
-    if (cfg->api_key) {
-        int n = snprintf(line, sizeof line, "ECI-ApiKey: %s", cfg->api_key);
+    if (opts->api_key) {
+        int n = snprintf(line, sizeof line, "ECI-ApiKey: %s", opts->api_key);
         t = (n > 0 && (size_t)n < sizeof line) ? curl_slist_append(h, line) : NULL;
         memset(line, 0, sizeof line);
         if (!t)
@@ -108,7 +108,7 @@ fail:
 int xfer_prepare(struct xfer *x, struct loop *lp, const char *method, const char *url,
                  const char *body, size_t body_len, char *err, size_t errlen)
 {
-    const struct config *cfg = loop_config(lp);
+    const struct net_options *opts = loop_options(lp);
     CURL *e;
     struct curl_slist *headers = loop_common_headers(lp);
     x->lp = lp;
@@ -144,11 +144,11 @@ int xfer_prepare(struct xfer *x, struct loop *lp, const char *method, const char
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L); /* a redirect must not carry the key elsewhere */
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, cfg->http_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, cfg->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, opts->http_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, opts->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    if (cfg->cacert)
-        curl_easy_setopt(e, CURLOPT_CAINFO, cfg->cacert);
+    if (opts->cacert)
+        curl_easy_setopt(e, CURLOPT_CAINFO, opts->cacert);
     if (strcmp(method, "GET") != 0)
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     if (body) {

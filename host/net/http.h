@@ -8,7 +8,7 @@
 
 struct loop;
 struct task;
-struct config;
+struct net_options;
 struct limits;
 
 struct membuf {
@@ -49,7 +49,7 @@ void xfer_release(struct xfer *x);
 
 /* The headers every request sends, built once per loop: ECI-ApiKey, Content-Type, Accept,
  * User-Agent. NULL on allocation failure. */
-struct curl_slist *http_common_headers(const struct config *cfg);
+struct curl_slist *http_common_headers(const struct net_options *opts);
 
 /* Frees a header list, wiping each line first (a list may hold the ECI-ApiKey line). */
 void http_headers_free(struct curl_slist *h);

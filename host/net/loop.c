@@ -6,11 +6,10 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 
-#include "cli/config.h"
 #include "http.h"
 #include "lib/limits.h"
-#include "run/host.h"
 #include "loop.h"
+#include "options.h"
 
 #define POLL_SLICE_MS 100 /* longest sleep in poll: signals and deadlines are seen this fast */
 
@@ -21,7 +20,7 @@ struct timer {
 
 struct loop {
     lua_State *L;                 /* main thread of the state: scratch stack for the loop */
-    const struct config *cfg;
+    const struct net_options *opts;
     struct limits *lim;
     CURLM *multi;
     struct curl_slist *common_headers;
@@ -31,33 +30,31 @@ struct loop {
     struct xfer *queue_head, *queue_tail; /* waiting for a slot (--max-in-flight, --rate) */
     int in_flight;
     double next_slot;                     /* --rate: earliest start of the next transfer */
-    size_t completed;
     struct task **all;                    /* every live task, freed at the end */
     size_t n_all, cap_all;
     CURL *spare[16];                      /* finished easy handles, reset for reuse */
     int n_spare;
 };
 
-struct loop *loop_of(lua_State *L)
-{
-    return host_get(L)->loop;
-}
-
-struct loop *loop_new(lua_State *L, const struct config *cfg, struct limits *lim, char *err, size_t errlen)
+struct loop *loop_new(lua_State *L, const struct net_options *opts, struct limits *lim, char *err,
+                      size_t errlen)
 {
     struct loop *lp = calloc(1, sizeof *lp);
     if (!lp)
         goto oom;
     lp->L = L;
-    lp->cfg = cfg;
+    lp->opts = opts;
     lp->lim = lim;
     lp->multi = curl_multi_init();
-    lp->common_headers = http_common_headers(cfg);
+    lp->common_headers = http_common_headers(opts);
     if (!lp->multi || !lp->common_headers)
         goto oom;
     /* One connection per host is reused across calls; parallel calls open more, capped. */
-    curl_multi_setopt(lp->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)(cfg->max_in_flight > 0 ? cfg->max_in_flight : 64));
-    curl_multi_setopt(lp->multi, CURLMOPT_MAXCONNECTS, (long)(cfg->max_in_flight > 0 ? cfg->max_in_flight : 64));
+    {
+        long conns = opts->max_in_flight > 0 ? opts->max_in_flight : NET_MAX_IN_FLIGHT_DEFAULT;
+        curl_multi_setopt(lp->multi, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
+        curl_multi_setopt(lp->multi, CURLMOPT_MAXCONNECTS, conns);
+    }
     *(struct task **)lua_getextraspace(L) = NULL;
     return lp;
 oom:
@@ -87,8 +84,6 @@ void loop_free(struct loop *lp)
     free(lp);
 }
 
-void *loop_multi(struct loop *lp) { return lp->multi; }
-
 /* Easy handles are reused: a reset handle costs far less than a new one on the per-call path. */
 void *loop_easy_get(struct loop *lp)
 {
@@ -105,9 +100,8 @@ void loop_easy_put(struct loop *lp, void *e)
     }
 }
 lua_State *loop_main(struct loop *lp) { return lp->L; }
-const struct config *loop_config(struct loop *lp) { return lp->cfg; }
+const struct net_options *loop_options(struct loop *lp) { return lp->opts; }
 struct limits *loop_limits(struct loop *lp) { return lp->lim; }
-size_t loop_transfers(struct loop *lp) { return lp->completed; }
 struct curl_slist *loop_common_headers(struct loop *lp);
 struct curl_slist *loop_common_headers(struct loop *lp) { return lp->common_headers; }
 
@@ -314,16 +308,16 @@ static int start(struct loop *lp, struct xfer *x)
     }
     x->state = X_ACTIVE;
     lp->in_flight++;
-    if (lp->cfg->rate > 0)
-        lp->next_slot = (lp->next_slot > now_monotonic() ? lp->next_slot : now_monotonic()) + 1.0 / lp->cfg->rate;
+    if (lp->opts->rate > 0)
+        lp->next_slot = (lp->next_slot > now_monotonic() ? lp->next_slot : now_monotonic()) + 1.0 / lp->opts->rate;
     return 0;
 }
 
 static int slot_free(struct loop *lp, double now)
 {
-    if (lp->cfg->max_in_flight > 0 && lp->in_flight >= lp->cfg->max_in_flight)
+    if (lp->opts->max_in_flight > 0 && lp->in_flight >= lp->opts->max_in_flight)
         return 0;
-    return lp->cfg->rate <= 0 || now >= lp->next_slot;
+    return lp->opts->rate <= 0 || now >= lp->next_slot;
 }
 
 /* Starts queued transfers while slots are free; returns ms until the rate allows the next. */
@@ -339,7 +333,7 @@ static long start_queued(struct loop *lp)
         start(lp, x);
         now = now_monotonic();
     }
-    if (lp->queue_head && lp->cfg->rate > 0 && now < lp->next_slot)
+    if (lp->queue_head && lp->opts->rate > 0 && now < lp->next_slot)
         return (long)((lp->next_slot - now) * 1000.0 + 0.999);
     return POLL_SLICE_MS;
 }
@@ -382,7 +376,6 @@ void loop_detach(struct loop *lp, struct xfer *x)
 
 void loop_xfer_done(struct loop *lp, struct xfer *x)
 {
-    lp->completed++;
     if (x->waiter)
         task_wake(lp, x->waiter);
 }

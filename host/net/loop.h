@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <lua.h>
 
-struct config;
 struct limits;
 struct loop;
 struct task;
@@ -37,10 +36,13 @@ struct task {
     long long tag;            /* the spawner's own number for it (ecap.parallel: item index) */
 };
 
-struct loop *loop_new(lua_State *L, const struct config *cfg, struct limits *lim, char *err, size_t errlen);
+struct net_options;
+
+/* A loop for the state L: opts and lim must outlive it. */
+struct loop *loop_new(lua_State *L, const struct net_options *opts, struct limits *lim, char *err,
+                      size_t errlen);
 /* After lua_close: transfers still attached were detached by their finalizers. */
 void loop_free(struct loop *lp);
-struct loop *loop_of(lua_State *L); /* the run's loop (host_get(L)->loop) */
 /* The state's main thread: a scratch stack for the loop's callbacks (never runs scripts). */
 lua_State *loop_main(struct loop *lp);
 
@@ -76,12 +78,10 @@ void loop_detach(struct loop *lp, struct xfer *x);
 /* Called by the loop when x finishes; wakes x->waiter. */
 void loop_xfer_done(struct loop *lp, struct xfer *x);
 
-void *loop_multi(struct loop *lp); /* CURLM * */
 /* A fresh or reset easy handle (CURL *), and its return after use. */
 void *loop_easy_get(struct loop *lp);
 void loop_easy_put(struct loop *lp, void *easy);
-const struct config *loop_config(struct loop *lp);
+const struct net_options *loop_options(struct loop *lp);
 struct limits *loop_limits(struct loop *lp);
-size_t loop_transfers(struct loop *lp); /* how many transfers completed (ping, stats) */
 
 #endif

@@ -8,7 +8,6 @@
 
 #include "bindings/bindings.h"
 #include "net/call.h"
-#include "cli/config.h"
 #include "ecap.h"
 #include "lib/embedded.h"
 #include "lib/errors.h"
@@ -18,9 +17,16 @@
 
 /* ---- ecap.request(method, path [, {query=, body=, headers=}]) ----------------------------- */
 
+/* Upvalue 1 of every function of the ecap table: the run's host record. */
+static struct host *host_of(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
 static int l_request(lua_State *L)
 {
     static const char *const known[] = {"query", "body", "headers", NULL};
+    struct host *h = host_of(L);
     struct call c = {0};
     c.method = luaL_checkstring(L, 1);
     c.path = luaL_checkstring(L, 2);
@@ -50,7 +56,8 @@ static int l_request(lua_State *L)
             c.headers = lua_gettop(L);
         }
     }
-    return ecap_call(L, &c);
+    bindings_guard_request(L, &h->bindings, c.method, c.path, c.query, c.body);
+    return ecap_call(L, h->loop, &c);
 }
 
 /* ---- ecap.config() ------------------------------------------------------------------------ */
@@ -76,9 +83,9 @@ static void set_dirs(lua_State *L, const char *k, char *const *dirs, int n)
 /* Non-secret settings only: the key never enters the state. */
 static int l_config(lua_State *L)
 {
-    const struct config *c = host_get(L)->cfg;
+    const struct run_options *c = host_of(L)->opts;
     lua_createtable(L, 0, 16);
-    set_str(L, "base_url", c->base_url);
+    set_str(L, "base_url", c->net.base_url);
     set_str(L, "environment", c->environment);
     set_str(L, "config_file", c->config_path);
     set_str(L, "version", ECAP_VERSION);
@@ -86,25 +93,29 @@ static int l_config(lua_State *L)
     lua_setfield(L, -2, "simulator");
     lua_pushboolean(L, c->quiet);
     lua_setfield(L, -2, "quiet");
-    lua_pushboolean(L, c->allow_destructive);
+    lua_pushboolean(L, c->consent.allow_destructive);
     lua_setfield(L, -2, "allow_destructive");
-    lua_pushboolean(L, c->api_key != NULL);
+    lua_pushboolean(L, c->net.api_key != NULL);
     lua_setfield(L, -2, "has_api_key");
     lua_pushnumber(L, c->timeout_s);
     lua_setfield(L, -2, "timeout");
     lua_pushinteger(L, (lua_Integer)(c->max_memory >> 20));
     lua_setfield(L, -2, "max_memory_mb");
-    lua_pushnumber(L, (double)c->http_timeout_ms / 1000.0);
+    lua_pushnumber(L, (double)c->net.http_timeout_ms / 1000.0);
     lua_setfield(L, -2, "http_timeout");
-    lua_pushinteger(L, c->max_in_flight);
+    lua_pushinteger(L, c->net.max_in_flight);
     lua_setfield(L, -2, "max_in_flight");
-    lua_pushnumber(L, c->rate);
+    lua_pushnumber(L, c->net.rate);
     lua_setfield(L, -2, "rate");
-    set_dirs(L, "allow_read", c->read_dirs, c->n_read_dirs);
-    set_dirs(L, "allow_write", c->write_dirs, c->n_write_dirs);
-    lua_createtable(L, 0, c->n_routes);
-    for (int i = 0; i < c->n_routes; i++)
-        set_str(L, c->routes[i].name, c->routes[i].spec);
+    set_dirs(L, "allow_read", c->fs.read_dirs, c->fs.n_read_dirs);
+    set_dirs(L, "allow_write", c->fs.write_dirs, c->fs.n_write_dirs);
+    lua_createtable(L, 0, bindings_count());
+    for (int i = 0; i < bindings_count(); i++) {
+        struct route_info ri;
+        bindings_route_info(c->routes, i, &ri);
+        lua_pushfstring(L, "%s %s", ri.method, ri.path);
+        lua_setfield(L, -2, ri.name);
+    }
     lua_setfield(L, -2, "routes");
     return 1;
 }
@@ -125,7 +136,7 @@ static int time_reached(void *arg)
 static int l_sleep(lua_State *L)
 {
     lua_Number s = luaL_checknumber(L, 1);
-    struct loop *lp = loop_of(L);
+    struct loop *lp = host_of(L)->loop;
     double at;
     if (!(s >= 0) || s > 86400.0 * 366)
         return luaL_argerror(L, 1, "seconds must be between 0 and a year");
@@ -279,8 +290,8 @@ static int par_k(lua_State *L, int status, lua_KContext ctx)
 
 static int l_parallel(lua_State *L)
 {
-    struct loop *lp = loop_of(L);
-    const struct config *cfg = host_get(L)->cfg;
+    struct host *h = host_of(L);
+    struct loop *lp = h->loop;
     struct par *p;
     lua_Integer conc = 8;
     int stop_on_error = 0, ud;
@@ -322,7 +333,7 @@ static int l_parallel(lua_State *L)
     p->stop_on_error = stop_on_error;
     p->parent = task_of(L);
     p->started = now_monotonic();
-    p->progress = !cfg->quiet && isatty(2) && p->n > 1;
+    p->progress = !h->opts->quiet && isatty(2) && p->n > 1;
     lua_pushvalue(L, ud);
     p->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (p->n == 0)
@@ -371,7 +382,7 @@ static int p_is_null(lua_State *L)
  * when stderr is not a terminal or with --quiet. */
 static int p_progress(lua_State *L)
 {
-    if (host_get(L)->cfg->quiet || !isatty(2))
+    if (host_of(L)->opts->quiet || !isatty(2))
         return 0;
     if (lua_isnoneornil(L, 1))
         fputs("\r\033[K", stderr);
@@ -407,17 +418,21 @@ static const luaL_Reg ecap_funcs[] = {
     {NULL, NULL},
 };
 
-int ecap_open(lua_State *L)
+int ecap_open(lua_State *L, struct host *h)
 {
-    const struct embedded_file *f = embedded_find("run/lua/ecap.lua");
-    luaL_newlib(L, ecap_funcs);
-    bindings_register(L, lua_gettop(L));
+    const struct embedded_file *f = embedded_find(embedded_run, "run/lua/ecap.lua");
+    luaL_newlibtable(L, ecap_funcs);
+    lua_pushlightuserdata(L, h);
+    luaL_setfuncs(L, ecap_funcs, 1);
+    bindings_register(L, lua_gettop(L), &h->bindings);
     /* Helpers written in Lua extend the table: loaded as trusted host code. */
     if (!f || luaL_loadbufferx(L, f->data, f->len, "=[ecap]", "t") != LUA_OK)
         return luaL_error(L, "ecaphost: cannot load the embedded ecap helpers: %s",
                           f ? lua_tostring(L, -1) : "missing");
     lua_pushvalue(L, -2);
-    luaL_newlib(L, private_funcs);
+    luaL_newlibtable(L, private_funcs);
+    lua_pushlightuserdata(L, h);
+    luaL_setfuncs(L, private_funcs, 1);
     lua_call(L, 2, 0);
     return 1;
 }

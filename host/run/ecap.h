@@ -5,7 +5,9 @@
 
 #include <lua.h>
 
-/* Pushes the (not yet frozen) ecap table. Needs host_set and the loop in place. */
-int ecap_open(lua_State *L);
+struct host;
+
+/* Pushes the (not yet frozen) ecap table of the run h (its loop in place; h outlives L). */
+int ecap_open(lua_State *L, struct host *h);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include <lauxlib.h>
 
-#include "cli/config.h"
+#include "exit_codes.h"
 #include "lib/embedded.h"
 #include "lib/errors.h"
 #include "host.h"
@@ -120,8 +120,7 @@ static int setup(lua_State *L)
 {
     struct host *h = lua_touserdata(L, 1);
     lua_settop(L, 0);
-    host_set(L, h);
-    return sandbox_open(L);
+    return sandbox_open(L, h);
 }
 
 /* Errors outside any protected call should not happen (everything runs under lua_pcall);
@@ -137,21 +136,21 @@ static int panic(lua_State *L)
                                                    : EXIT_SCRIPT);
 }
 
-static void banner(const struct config *cfg)
+static void banner(const struct run_options *cfg)
 {
     if (cfg->quiet)
         return;
     if (cfg->simulator)
-        fprintf(stderr, "ecaphost: talking to the built-in simulator at %s\n", cfg->base_url);
+        fprintf(stderr, "ecaphost: talking to the built-in simulator at %s\n", cfg->net.base_url);
     else if (cfg->environment)
-        fprintf(stderr, "ecaphost: talking to %s (%s)\n", cfg->base_url, cfg->environment);
+        fprintf(stderr, "ecaphost: talking to %s (%s)\n", cfg->net.base_url, cfg->environment);
     else
-        fprintf(stderr, "ecaphost: talking to %s\n", cfg->base_url);
+        fprintf(stderr, "ecaphost: talking to %s\n", cfg->net.base_url);
 }
 
 /* Runs a script file, or (source != NULL) one of the host's own chunks, whose integer return
  * value is the exit code. */
-static int run_chunk(struct config *cfg, const char *path, const char *source, int argc, char **argv)
+static int run_chunk(const struct run_options *cfg, const char *path, const char *source, int argc, char **argv)
 {
     struct limits lim;
     struct host h = {0};
@@ -175,13 +174,16 @@ static int run_chunk(struct config *cfg, const char *path, const char *source, i
     }
     lua_atpanic(L, panic);
     limits_hook(L);
-    h.cfg = cfg;
+    h.opts = cfg;
     h.script_dir = dirname(dir_copy);
-    if (!(lp = loop_new(L, cfg, &lim, err, sizeof err))) {
+    if (!(lp = loop_new(L, &cfg->net, &lim, err, sizeof err))) {
         fprintf(stderr, "ecaphost: %s\n", err);
         goto done;
     }
     h.loop = lp;
+    h.bindings.loop = lp;
+    h.bindings.routes = cfg->routes;
+    h.bindings.consent = &cfg->consent;
     lua_pushcfunction(L, setup);
     lua_pushlightuserdata(L, &h);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
@@ -239,23 +241,19 @@ done:
     return code;
 }
 
-int run_script(struct config *cfg, const char *path, int argc, char **argv)
+int run_script(const struct run_options *cfg, const char *path, int argc, char **argv)
 {
     return run_chunk(cfg, path, NULL, argc, argv);
 }
 
-int run_ping(struct config *cfg)
+int run_ping(const struct run_options *cfg)
 {
-    const struct embedded_file *f = embedded_find("run/lua/ping.lua");
-    int quiet = cfg->quiet;
-    cfg->quiet = 1; /* ping prints the target itself */
+    const struct embedded_file *f = embedded_find(embedded_run, "run/lua/ping.lua");
+    struct run_options quiet = *cfg;
+    quiet.quiet = 1; /* ping prints the target itself */
     if (!f) {
         fprintf(stderr, "ecaphost: ping script missing from the build\n");
         return EXIT_SCRIPT;
     }
-    {
-        int rc = run_chunk(cfg, "=ping", f->data, 0, NULL);
-        cfg->quiet = quiet;
-        return rc;
-    }
+    return run_chunk(&quiet, "=ping", f->data, 0, NULL);
 }

@@ -3,12 +3,12 @@
 #ifndef ECAP_RUNNER_H
 #define ECAP_RUNNER_H
 
-struct config;
+struct run_options;
 
 /* Runs the script at path with args argv[0..argc). Returns the process exit code. */
-int run_script(struct config *cfg, const char *path, int argc, char **argv);
+int run_script(const struct run_options *cfg, const char *path, int argc, char **argv);
 
 /* One GET to check the key and the connection: prints target, status, latency. */
-int run_ping(struct config *cfg);
+int run_ping(const struct run_options *cfg);
 
 #endif

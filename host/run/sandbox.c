@@ -6,7 +6,6 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "cli/config.h"
 #include "ecap.h"
 #include "lib/errors.h"
 #include "host.h"
@@ -15,23 +14,8 @@
 #include "net/loop.h"
 #include "sandbox.h"
 
-static const char HOST_KEY = 'H';
 static const char ENV_KEY = 'E';
-
-void host_set(lua_State *L, struct host *h)
-{
-    lua_pushlightuserdata(L, h);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &HOST_KEY);
-}
-
-struct host *host_get(lua_State *L)
-{
-    struct host *h;
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &HOST_KEY);
-    h = lua_touserdata(L, -1);
-    lua_pop(L, 1);
-    return h;
-}
+static const char LOADING = 'L'; /* the value of a module being loaded, in the loaded table */
 
 void sandbox_push_env(lua_State *L)
 {
@@ -265,15 +249,15 @@ static int valid_module_name(const char *s)
 static int sb_require(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
-    struct host *h = host_get(L);
-    const struct config *cfg = h->cfg;
-    const char *dirs[CONFIG_MAX_DIRS + 1];
+    const struct host *h = lua_touserdata(L, lua_upvalueindex(2));
+    const struct run_options *cfg = h->opts;
+    const char *dirs[RUN_MAX_LIB_DIRS + 1];
     int ndirs = 0;
     char path[4096], rel[1024];
     lua_settop(L, 1);
     lua_pushvalue(L, lua_upvalueindex(1)); /* loaded */
     if (lua_getfield(L, 2, name) != LUA_TNIL) {
-        if (lua_touserdata(L, -1) == (void *)&HOST_KEY)
+        if (lua_touserdata(L, -1) == (void *)&LOADING)
             return luaL_error(L, "require \"%s\": loop in module loading", name);
         return 1;
     }
@@ -286,7 +270,7 @@ static int sb_require(lua_State *L)
             *p = '/';
     if (h->script_dir)
         dirs[ndirs++] = h->script_dir;
-    for (int i = 0; i < cfg->n_lib_dirs; i++)
+    for (int i = 0; i < cfg->n_lib_dirs && ndirs < RUN_MAX_LIB_DIRS + 1; i++)
         dirs[ndirs++] = cfg->lib_dirs[i];
     for (int i = 0; i < ndirs; i++) {
         FILE *f;
@@ -296,7 +280,7 @@ static int sb_require(lua_State *L)
         fclose(f);
         if (sandbox_loadfile(L, path) != LUA_OK)
             return lua_error(L);
-        lua_pushlightuserdata(L, (void *)&HOST_KEY); /* marks "loading" */
+        lua_pushlightuserdata(L, (void *)&LOADING);
         lua_setfield(L, 2, name);
         lua_pushstring(L, name);
         lua_pushstring(L, path);
@@ -367,7 +351,7 @@ static void set_frozen(lua_State *L, int env, int loaded, const char *name)
     lua_setfield(L, env, name);
 }
 
-int sandbox_open(lua_State *L)
+int sandbox_open(lua_State *L, struct host *h)
 {
     int env, loaded;
     luaL_checkversion(L);
@@ -391,7 +375,8 @@ int sandbox_open(lua_State *L)
     lua_pushcfunction(L, sb_collectgarbage);
     lua_setfield(L, env, "collectgarbage");
     lua_pushvalue(L, loaded);
-    lua_pushcclosure(L, sb_require, 1);
+    lua_pushlightuserdata(L, h);
+    lua_pushcclosure(L, sb_require, 2);
     lua_setfield(L, env, "require");
     lua_pushvalue(L, env);
     lua_setfield(L, env, "_G");
@@ -416,13 +401,14 @@ int sandbox_open(lua_State *L)
 
     json_open(L);
     set_frozen(L, env, loaded, "json");
-    log_open(L);
+    log_open(L, h->opts->quiet);
     set_frozen(L, env, loaded, "log");
+    fs_set_grants(L, &h->opts->fs);
     fs_open(L);
     set_frozen(L, env, loaded, "fs");
     csv_open(L);
     set_frozen(L, env, loaded, "csv");
-    ecap_open(L);
+    ecap_open(L, h);
     set_frozen(L, env, loaded, "ecap");
 
     lua_pushvalue(L, env);

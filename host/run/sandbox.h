@@ -6,9 +6,11 @@
 
 #include <lua.h>
 
-/* Builds the environment in L (host_set done, loop in place). Pushes nothing; raises on
- * failure (call under lua_pcall). */
-int sandbox_open(lua_State *L);
+struct host;
+
+/* Builds the environment of the run h in L (its loop in place; h outlives L). Pushes nothing;
+ * raises on failure (call under lua_pcall). */
+int sandbox_open(lua_State *L, struct host *h);
 
 /* Pushes the sandbox environment table (the scripts' _ENV). */
 void sandbox_push_env(lua_State *L);

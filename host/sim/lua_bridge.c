@@ -48,7 +48,7 @@ static void setup_modules(lua_State *L)
     lua_pop(L, 1);
 
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
-    for (const struct embedded_file *f = embedded_files; f->name; f++) {
+    for (const struct embedded_file *f = embedded_sim; f->name; f++) {
         size_t n = strlen(f->name);
         if (strncmp(f->name, "sim/", 4) != 0 || n < 9 || strcmp(f->name + n - 4, ".lua") != 0)
             continue;
@@ -170,7 +170,7 @@ int bridge_open(struct lua_bridge *b, const struct sim_options *o, double task_d
             goto fail;
         ia.data = file;
     } else {
-        const struct embedded_file *f = embedded_find("sim/demo.json");
+        const struct embedded_file *f = embedded_find(embedded_sim, "sim/demo.json");
         if (!f) {
             snprintf(err, errlen, "the embedded demo data (sim/demo.json) is missing");
             goto fail;

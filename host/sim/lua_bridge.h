@@ -9,8 +9,12 @@
 #include <lua.h>
 #include <microhttpd.h>
 
+#include "lib/embedded.h"
 #include "reply.h"
 #include "sim.h"
+
+/* The simulator's embedded Lua sources and demo data (host/sim/). */
+extern const struct embedded_file embedded_sim[];
 
 struct lua_bridge {
     lua_State *L;

@@ -8,15 +8,43 @@
 #include <lualib.h>
 
 #include "bindings/bindings.h"
-#include "cli/config.h"
 #include "lib/errors.h"
-#include "run/host.h"
 #include "lib/json.h"
 #include "bindings/route.h"
 #include "bindings/schema.h"
 
 static int passed, failed;
 static lua_State *L;
+
+/* The run the bindings see: the routes (built-ins, or overrides under test) and consent. */
+static struct routes routes;
+static struct consent consent;
+static const struct bindings_env env = {NULL, &routes, &consent};
+
+/* Applies one more override, as a config file's next line would; a refused one leaves the
+ * routes as they were. */
+static struct route_override applied[ROUTES_MAX];
+static int n_applied;
+
+static int override(const char *name, const char *spec, char *err, size_t errlen)
+{
+    struct routes next;
+    if (n_applied == ROUTES_MAX)
+        return -1;
+    applied[n_applied] = (struct route_override){name, spec, "t"};
+    if (routes_init(&next, applied, n_applied + 1, err, errlen))
+        return -1;
+    n_applied++;
+    routes = next;
+    return 0;
+}
+
+static void routes_reset(void)
+{
+    char err[256];
+    n_applied = 0;
+    routes_init(&routes, NULL, 0, err, sizeof err);
+}
 
 #define CHECK(cond, ...)                                                                       \
     do {                                                                                       \
@@ -61,7 +89,7 @@ static int l_prep(lua_State *S)
     if (i < 0)
         return luaL_error(S, "no route");
     lua_remove(S, 1);
-    route_prepare(S, i, &c);
+    route_prepare(S, &env, i, &c);
     lua_pushstring(S, c.method);
     lua_pushstring(S, c.path);
     if (c.body)
@@ -565,7 +593,7 @@ static void test_hostile(void)
 
 /* cost_avoidance.bulk_update: an empty (or null) filters list matches every meter in the
  * database; refused unless opts.confirm == "all meters" or --allow-destructive. */
-static void test_bulk_guard(struct config *cfg)
+static void test_bulk_guard(void)
 {
 #define ALL_MSG(what)                                                                          \
     "filters = " what " matches every meter in the database: pass confirm = \"all meters\" in " \
@@ -614,10 +642,10 @@ static void test_bulk_guard(struct config *cfg)
     /* the schema alone (validate) knows nothing of the guard: it is the route's */
     OK("validate('bulk', {filters = {}, numBaselineMonths = 24})");
     /* --allow-destructive lifts it */
-    cfg->allow_destructive = 1;
+    consent.allow_destructive = 1;
     OK("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 24})");
     OK("prep('cost_avoidance.bulk_update', {filters = null, numBaselineMonths = 24}, {confirm = 'no'})");
-    cfg->allow_destructive = 0;
+    consent.allow_destructive = 0;
     BAD("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 24})", "filters",
         "guard", ALL_MSG("{}"));
 #undef ALL_MSG
@@ -625,8 +653,6 @@ static void test_bulk_guard(struct config *cfg)
 
 static void test_options_and_routes(void)
 {
-    static struct config cfg; /* the registry keeps a pointer to h: it must outlive the test */
-    static struct host h;
 
     /* routes: path, method, body, query; ids checked first */
     LUA_TRUE("local m, p, b, q = prep('meter_groups.refresh', 42)\n"
@@ -692,16 +718,12 @@ static void test_options_and_routes(void)
     /* the body is checked before the options: no guard message for a bad body */
     BAD("prep('account_meters.edit', 9, " EDIT_SEED ", {deleteBills = true})", "endDate", "order", NULL);
     /* --allow-destructive */
-    memset(&cfg, 0, sizeof cfg);
-    memset(&h, 0, sizeof h);
-    cfg.allow_destructive = 1;
-    h.cfg = &cfg;
-    host_set(L, &h);
+    consent.allow_destructive = 1;
     LUA_TRUE("local m, p, b, q = prep('account_meters.edit', 9, " EDIT_OK ", {deleteBills = true})\n"
              "return q.deleteBills == 'true'");
-    cfg.allow_destructive = 0;
+    consent.allow_destructive = 0;
     BAD("prep('account_meters.edit', 9, " EDIT_OK ", {deleteBills = true})", "deleteBills", "guard", NULL);
-    test_bulk_guard(&cfg);
+    test_bulk_guard();
 }
 
 static void test_register(void)
@@ -709,7 +731,7 @@ static void test_register(void)
     /* existing sub-tables are kept (other modules add cost_avoidance.wait) */
     LUA_TRUE("ecap = {cost_avoidance = {wait = print}} return true");
     lua_getglobal(L, "ecap");
-    bindings_register(L, -1);
+    bindings_register(L, -1, &env);
     lua_pop(L, 1);
     LUA_TRUE("return ecap.cost_avoidance.wait == print and type(ecap.cost_avoidance.bulk_update) == 'function'"
              " and type(ecap.meter_groups.refresh) == 'function' and type(ecap.account_meters.edit) == 'function'"
@@ -731,74 +753,74 @@ static void test_overrides(void)
     char err[512];
     int rc;
 
-    bindings_routes_reset();
-    rc = bindings_route_override("meter_groups.refresh",
+    routes_reset();
+    rc = override("meter_groups.refresh",
                                  "POST /api/v3/meterGroup/{meterGroupId}/updateUserAutoGroup", err, sizeof err);
     CHECK(rc == 0, "same route: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "  PUT   /api/v4/groups/{meterGroupId}/refresh  ",
+    rc = override("meter_groups.refresh", "  PUT   /api/v4/groups/{meterGroupId}/refresh  ",
                                  err, sizeof err);
     CHECK(rc == 0, "override: %s", err);
     LUA_TRUE("local m, p = prep('meter_groups.refresh', 12)\n"
              "return m == 'PUT' and p == '/api/v4/groups/12/refresh'");
     /* the binding registered earlier follows the override (read at call time) */
-    CHECK(strcmp(route_method(route_find("meter_groups.refresh")), "PUT") == 0, "method");
-    rc = bindings_route_override("cost_avoidance.bulk_update", "POST /api/v3/savings/bulk", err, sizeof err);
+    CHECK(strcmp(routes.r[route_find("meter_groups.refresh")].method, "PUT") == 0, "method");
+    rc = override("cost_avoidance.bulk_update", "POST /api/v3/savings/bulk", err, sizeof err);
     CHECK(rc == 0, "no placeholders: %s", err);
     LUA_TRUE("local m, p = prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 13},"
              " {confirm = 'all meters'})\n"
              "return m == 'POST' and p == '/api/v3/savings/bulk'");
-    rc = bindings_route_override("meters.apply_release", "POST /api/v1/x/{meterId}/y/{meterId}", err, sizeof err);
+    rc = override("meters.apply_release", "POST /api/v1/x/{meterId}/y/{meterId}", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "appears twice"), "twice: %s", err);
 
-    rc = bindings_route_override("meter_groups.refreshh", "POST /api/x", err, sizeof err);
+    rc = override("meter_groups.refreshh", "POST /api/x", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "unknown operation \"meter_groups.refreshh\"")
           && strstr(err, "meters.convert_to_esa_calculated"), "unknown name: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "FETCH /api/v3/meterGroup/{meterGroupId}", err, sizeof err);
+    rc = override("meter_groups.refresh", "FETCH /api/v3/meterGroup/{meterGroupId}", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "bad method \"FETCH\""), "bad method: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "post /api/v3/meterGroup/{meterGroupId}", err, sizeof err);
+    rc = override("meter_groups.refresh", "post /api/v3/meterGroup/{meterGroupId}", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "bad method"), "lower-case method: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "", err, sizeof err);
+    rc = override("meter_groups.refresh", "", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "bad method"), "empty: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "POST", err, sizeof err);
+    rc = override("meter_groups.refresh", "POST", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "must start with /api/"), "no path: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "POST /v3/meterGroup/{meterGroupId}", err, sizeof err);
+    rc = override("meter_groups.refresh", "POST /v3/meterGroup/{meterGroupId}", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "must start with /api/"), "not /api/: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "POST https://evil/api/{meterGroupId}", err, sizeof err);
+    rc = override("meter_groups.refresh", "POST https://evil/api/{meterGroupId}", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "must start with /api/"), "absolute URL: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "POST /api/v3/meterGroup/{id}", err, sizeof err);
+    rc = override("meter_groups.refresh", "POST /api/v3/meterGroup/{id}", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "{id} is not a path parameter") && strstr(err, "{meterGroupId}"),
           "wrong placeholder: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "POST /api/v3/meterGroup/all", err, sizeof err);
+    rc = override("meter_groups.refresh", "POST /api/v3/meterGroup/all", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "lacks {meterGroupId}"), "missing placeholder: %s", err);
-    rc = bindings_route_override("cost_avoidance.bulk_update", "PUT /api/v3/savings/{meterId}", err, sizeof err);
+    rc = override("cost_avoidance.bulk_update", "PUT /api/v3/savings/{meterId}", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "none"), "placeholder where none: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "POST /api/v3/{meterGroupId", err, sizeof err);
+    rc = override("meter_groups.refresh", "POST /api/v3/{meterGroupId", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "unbalanced"), "unbalanced: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "POST /api/v3/}{meterGroupId}", err, sizeof err);
+    rc = override("meter_groups.refresh", "POST /api/v3/}{meterGroupId}", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "unbalanced"), "unbalanced 2: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "POST /api/v3/{meterGroupId}?x=1", err, sizeof err);
+    rc = override("meter_groups.refresh", "POST /api/v3/{meterGroupId}?x=1", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "not allowed"), "query: %s", err);
-    rc = bindings_route_override("meter_groups.refresh", "POST /api/v3/a b/{meterGroupId}", err, sizeof err);
+    rc = override("meter_groups.refresh", "POST /api/v3/a b/{meterGroupId}", err, sizeof err);
     CHECK(rc == -1 && strstr(err, "not allowed"), "space: %s", err);
     {
         char longspec[600];
         memset(longspec, 'a', sizeof longspec);
         memcpy(longspec, "POST /api/{meterGroupId}/", 25);
         longspec[sizeof longspec - 1] = '\0';
-        rc = bindings_route_override("meter_groups.refresh", longspec, err, sizeof err);
+        rc = override("meter_groups.refresh", longspec, err, sizeof err);
         CHECK(rc == -1 && strstr(err, "longer"), "long: %s", err);
     }
     /* a tiny err buffer is never overrun */
     {
         char tiny[8];
-        rc = bindings_route_override("nope", "POST /api/x", tiny, sizeof tiny);
+        rc = override("nope", "POST /api/x", tiny, sizeof tiny);
         CHECK(rc == -1 && strlen(tiny) < sizeof tiny, "tiny");
-        rc = bindings_route_override("meter_groups.refresh", "POST /api/{id}", tiny, sizeof tiny);
+        rc = override("meter_groups.refresh", "POST /api/{id}", tiny, sizeof tiny);
         CHECK(rc == -1 && strlen(tiny) < sizeof tiny, "tiny 2");
     }
     /* failed overrides left the last good one in place; reset restores the built-ins */
     LUA_TRUE("local m, p = prep('meter_groups.refresh', 12) return p == '/api/v4/groups/12/refresh'");
-    bindings_routes_reset();
+    routes_reset();
     LUA_TRUE("local m, p = prep('meter_groups.refresh', 12)\n"
              "return m == 'POST' and p == '/api/v3/meterGroup/12/updateUserAutoGroup'");
     LUA_TRUE("local m, p = prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 13},"
@@ -814,6 +836,7 @@ int main(void)
         return 1;
     }
     luaL_openlibs(L);
+    routes_reset();
     err_init(L);
     json_push_null(L);
     lua_setglobal(L, "null");

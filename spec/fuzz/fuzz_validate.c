@@ -36,10 +36,10 @@ static const struct schema *const schemas[] = {
     &schema_data_access_release, &schema_esa_channel_create,
 };
 
-static const char *const route_names[] = {
-    "meter_groups.refresh", "account_meters.edit", "cost_avoidance.bulk_update",
-    "meters.apply_release", "meters.convert_to_esa_calculated",
-};
+/* Every route of the exported table, built-in paths, no consent: the guards are live. */
+static struct routes routes;
+static const struct consent consent;
+static const struct bindings_env env = {NULL, &routes, &consent};
 
 static void fail(const char *what, const char *detail, const uint8_t *data, size_t size)
 {
@@ -64,7 +64,7 @@ static int l_prep(lua_State *S)
 {
     struct call c;
     int i = (int)lua_tointeger(S, lua_upvalueindex(1));
-    route_prepare(S, i, &c);
+    route_prepare(S, &env, i, &c);
     if (c.body)
         lua_pushvalue(S, c.body);
     else
@@ -94,11 +94,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    for (size_t i = 0; i < sizeof route_names / sizeof route_names[0]; i++)
-        if (route_find(route_names[i]) < 0) {
-            fprintf(stderr, "fuzz_validate: no route %s\n", route_names[i]);
-            abort();
-        }
+    char err[256];
+    if (routes_init(&routes, NULL, 0, err, sizeof err)) {
+        fprintf(stderr, "fuzz_validate: %s\n", err);
+        abort();
+    }
     return 0;
 }
 
@@ -160,10 +160,10 @@ static void one_input(const uint8_t *data, size_t size)
         lua_settop(L, base);
     }
 
-    for (size_t i = 0; i < sizeof route_names / sizeof route_names[0]; i++) {
+    for (int i = 0; i < route_count; i++) {
         int nargs = 1;
         base = lua_gettop(L);
-        lua_pushinteger(L, route_find(route_names[i]));
+        lua_pushinteger(L, i);
         lua_pushcclosure(L, l_prep, 1);
         if (lua_type(L, v) == LUA_TTABLE && lua_rawlen(L, v) > 0 && lua_rawlen(L, v) <= 8) {
             lua_Integer n = (lua_Integer)lua_rawlen(L, v);
@@ -174,10 +174,10 @@ static void one_input(const uint8_t *data, size_t size)
             lua_pushvalue(L, v);
         }
         if (lua_pcall(L, nargs, 3, 0) == LUA_OK) {
-            check_copy(base + 1, route_names[i], data, size);
+            check_copy(base + 1, route_table[i].name, data, size);
             if (lua_type(L, base + 2) != LUA_TSTRING
                 || strncmp(lua_tostring(L, base + 2), "/api/", 5) != 0)
-                fail(lua_pushfstring(L, "%s: path does not start with /api/", route_names[i]),
+                fail(lua_pushfstring(L, "%s: path does not start with /api/", route_table[i].name),
                      lua_tostring(L, base + 2), data, size);
         } else {
             look_at_error(base + 1);

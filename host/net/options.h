@@ -1,0 +1,20 @@
+/* What the call path needs to know of a run's settings: filled by the command line (cli/),
+ * read by the loop and the transfers. The key is the one secret: it is read here in C, added
+ * to the request headers in C (net/http.c), and never copied into a Lua state. */
+#ifndef ECAP_NET_OPTIONS_H
+#define ECAP_NET_OPTIONS_H
+
+#define NET_MAX_IN_FLIGHT_DEFAULT 64
+#define NET_MAX_IN_FLIGHT_MAX 1024
+
+struct net_options {
+    const char *base_url;     /* scheme://host[:port], no path */
+    const char *api_key;      /* secret; NULL = none */
+    const char *cacert;       /* CA bundle, or NULL for the system's */
+    long http_timeout_ms;     /* total time of one request */
+    long connect_timeout_ms;
+    int max_in_flight;        /* transfers in flight at once across the run */
+    double rate;              /* requests per second; 0 = unlimited */
+};
+
+#endif

@@ -8,6 +8,7 @@
 
 #include "http.h"
 #include "lib/limits.h"
+#include "lib/stack.h"
 #include "loop.h"
 #include "options.h"
 
@@ -194,12 +195,15 @@ static void resume(struct loop *lp, lua_State *from, struct task *t)
 {
     int nres = 0, status;
     int nargs = t->nargs;
+    STACK_ENTER(lp->L); /* the main thread is the done callbacks' scratch stack */
     t->nargs = 0;
     t->ready = 0;
     status = lua_resume(t->co, from, nargs, &nres);
     if (status == LUA_YIELD) {
-        if (t->waiting || t->ready) /* announced; or woken already (a transfer that failed at once) */
+        if (t->waiting || t->ready) { /* announced; or woken already (a transfer that failed at once) */
+            STACK_LEAVE(lp->L, 0);
             return;
+        }
         lua_pop(t->co, nres);
         lua_pushliteral(t->co, "attempt to yield from outside a coroutine");
         status = LUA_ERRRUN;
@@ -217,6 +221,7 @@ static void resume(struct loop *lp, lua_State *from, struct task *t)
     drop_timers(lp, t);
     untrack(lp, t);
     free(t);
+    STACK_LEAVE(lp->L, 0);
 }
 
 static int in_scope(const struct task *t, const void *scope)

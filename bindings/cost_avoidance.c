@@ -40,7 +40,7 @@ static void bulk_rule(lua_State *L, int obj, struct vctx *v)
     lua_settop(L, top);
 }
 
-/* FilterEdit: the seed lists the type without its properties; ENDPOINTS.md gives the shape
+/* FilterEdit: the seed lists the type without its properties; docs/api.md gives the shape
  * {fieldId, operator, value}. fieldId is an id; the example's value is a string. */
 static const struct field filter_fields[] = {
     {.name = "fieldId", SCHEMA_INT32_ID, .presence = SP_REQUIRED},
@@ -110,3 +110,15 @@ static const struct field bulk_options[] = {
 
 const struct schema schema_bulk_cost_avoidance_options = {
     "options", bulk_options, SCHEMA_COUNT(bulk_options), NULL};
+
+/* cost_avoidance.count(filters [, opts]): the same FilterEdit rules as the bulk update; an
+ * empty list is fine (it counts every meter and changes nothing). */
+const struct field field_filter_list = {.name = "filters", .type = ST_ARRAY, .presence = SP_REQUIRED,
+                                        .elem = &filter_elem};
+
+static const struct field count_options[] = {
+    {.name = "onlyMetersInCAP", .type = ST_BOOL, .presence = SP_OPTIONAL, .no_null = 1, .query = 1},
+};
+
+const struct schema schema_meter_count_options = {
+    "options", count_options, SCHEMA_COUNT(count_options), NULL};

@@ -29,6 +29,7 @@ struct route {
     const char *path;                      /* "/api/v3/meter/{meterId}/..." */
     const char *params[ROUTE_MAX_PARAMS];  /* path parameters = the leading Lua arguments */
     const struct schema *body;             /* next argument, or NULL for no body */
+    const struct field *body_value;        /* or: a body that is not an object (a list) */
     const struct schema *options;          /* optional last argument, or NULL */
     const struct route_guard *guard;       /* destructive calls need consent, or NULL */
     const char *description;               /* one line, for `ecaphost routes` and help */

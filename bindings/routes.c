@@ -49,6 +49,15 @@ const struct route route_table[] = {
         .provenance = ROUTE_INFERRED,
     },
     {
+        .name = "cost_avoidance.count",
+        .method = "POST",
+        .path = "/api/v3/savings/meter/count",
+        .body_value = &field_filter_list,
+        .options = &schema_meter_count_options,
+        .description = "count the meters a filter list matches (the preview of a bulk update)",
+        .provenance = ROUTE_CONFIRMED,
+    },
+    {
         .name = "meters.apply_release",
         .method = "POST",
         .path = "/api/v202203/utilityPlatform/meter/{meterId}/release",
@@ -150,7 +159,7 @@ void route_prepare(lua_State *L, const struct bindings_env *env, int i, struct c
 {
     const struct route *r = &route_table[i];
     int np = n_params(r), arg = 1, top = lua_gettop(L);
-    int nargs = np + (r->body != NULL) + (r->options != NULL), opts_idx = 0;
+    int nargs = np + (r->body || r->body_value) + (r->options != NULL), opts_idx = 0;
     long long ids[ROUTE_MAX_PARAMS];
 
     memset(c, 0, sizeof *c);
@@ -170,6 +179,9 @@ void route_prepare(lua_State *L, const struct bindings_env *env, int i, struct c
     }
     if (r->body) {
         schema_validate(L, arg++, r->body, r->name);
+        c->body = lua_gettop(L);
+    } else if (r->body_value) {
+        schema_check(L, arg++, r->body_value, r->name);
         c->body = lua_gettop(L);
     }
     if (r->options) {

@@ -117,6 +117,9 @@ extern const struct schema schema_account_meter_edit;
 extern const struct schema schema_account_meter_edit_options;
 extern const struct schema schema_bulk_cost_avoidance;
 extern const struct schema schema_bulk_cost_avoidance_options;
+/* cost_avoidance.count: a FilterEdit list ({} = every meter: it only reads) and its options. */
+extern const struct field field_filter_list;
+extern const struct schema schema_meter_count_options;
 extern const struct schema schema_data_access_release;
 extern const struct schema schema_esa_channel_create;
 

@@ -463,6 +463,8 @@ void schema_check(lua_State *L, int idx, const struct field *f, const char *oper
     v.top = f->name;
     v.len = 0;
     v.path[0] = '\0';
+    if (f->type == ST_ARRAY) /* a list at the top: its elements are "filters[2]", not "[2]" */
+        path_push(&v, f->name, 0);
     luaL_checkstack(L, 16, "validating");
     check_value(L, &v, f, lua_absindex(L, idx));
 }

@@ -1,4 +1,4 @@
-/* The sandbox a script runs in (layers, DESIGN.md): an environment built from an allow-list,
+/* The sandbox a script runs in (layers, README "The sandbox"): an environment built from an allow-list,
  * read-only proxies for the host's tables and the standard libraries, protected metatables,
  * text-only load and a Lua-source-only require. Memory and time limits: host/run/guard.c. */
 #ifndef ECAP_SANDBOX_H

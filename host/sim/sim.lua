@@ -94,7 +94,7 @@ local function filter_of(fields, query)
 end
 
 -- ---- request bodies ----------------------------------------------------------------------
-local function json_body(req)
+local function json_body(req, shape)
   local ct = req.headers["content-type"]
   if ct and not ct:lower():find("application/json", 1, true) then
     C.fail(415, "Content-Type must be application/json, got '%s'", ct)
@@ -103,7 +103,11 @@ local function json_body(req)
   local ok, v, err = pcall(json.decode, req.body)
   if not ok then err = v; v = nil end
   if v == nil then C.bad("body: not valid JSON: %s", tostring(err)) end
-  if not C.is_object(v) then C.bad("body: must be a JSON object") end
+  if shape == "array" then
+    if not C.is_array(v) then C.bad("body: must be a JSON array") end
+  elseif not C.is_object(v) then
+    C.bad("body: must be a JSON object")
+  end
   return v
 end
 
@@ -173,12 +177,12 @@ local SETTINGS = { "attemptCoolingAdjustment", "attemptHeatingAdjustment", "numB
                    "baselineStartDate", "coolingNeededAbove", "heatingNeededBelow",
                    "includeMeterInCostAvoidance", "savingsStartDate" }
 
-function H.bulk_settings(req)
-  local b = json_body(req)
-  local filters = C.array(b, "filters", "defined") or {}
+-- A FilterEdit list judged and compiled against the meter fields: the clauses as echoed in a
+-- task, and the predicates of the meters they match. where(i) names element i in errors.
+local function compile_filters(filters, where_of)
   local clauses, preds = {}, {}
   for i, f in ipairs(filters) do
-    local where = "filters[" .. (i - 1) .. "]"
+    local where = where_of(i)
     if not C.is_object(f) then C.bad("%s: must be an object {fieldId, operator, value}", where) end
     local fieldId = C.id_field(f, "fieldId", "required", where)
     local operator = C.string(f, "operator", "required", { nonempty = true }, where)
@@ -190,6 +194,13 @@ function H.bulk_settings(req)
     preds[#preds + 1] = pred
     clauses[#clauses + 1] = { fieldId = fld.fieldId, operator = op, value = value }
   end
+  return clauses, preds
+end
+
+function H.bulk_settings(req)
+  local b = json_body(req)
+  local filters = C.array(b, "filters", "defined") or {}
+  local clauses, preds = compile_filters(filters, function(i) return "filters[" .. (i - 1) .. "]" end)
   local s = {
     attemptCoolingAdjustment = C.bool(b, "attemptCoolingAdjustment", "defined"),
     attemptHeatingAdjustment = C.bool(b, "attemptHeatingAdjustment", "defined"),
@@ -209,6 +220,22 @@ function H.bulk_settings(req)
   end
   local t = model:bulk_cost_avoidance(clauses, preds, s)
   return reply(200, model:task_response(t))
+end
+
+-- POST /api/v3/savings/meter/count (GetCostAvoidanceMeterCountV3): how many meters a bulk
+-- operation with these filters would touch. Body: a FilterEdit array ([] = every meter);
+-- onlyMetersInCAP (default true) counts only meters included in cost avoidance.
+function H.meter_count(req)
+  local b = json_body(req, "array")
+  local _, preds = compile_filters(b, function(i) return "[" .. (i - 1) .. "]" end)
+  local only = C.query_bool(req.query, "onlyMetersInCAP")
+  if only == nil then only = true end
+  local n = 0
+  for _, mid in ipairs(model:matching(preds)) do
+    if not only or model.meters[mid].costAvoidance.includeMeterInCostAvoidance == true then n = n + 1 end
+  end
+  return reply(200, { count = n, description = string.format("%d meter%s%s", n, n == 1 and "" or "s",
+    only and " included in cost avoidance" or "") })
 end
 
 function H.savings_filters()
@@ -406,6 +433,7 @@ route("POST", "/api/v3/meterGroup/{meterGroupId}/updateUserAutoGroup", H.refresh
 route("PUT", "/api/v3/accountmeter/{accountMeterId}", H.edit_account_meter)
 route("PUT", "/api/v3/savings/settings", H.bulk_settings)
 route("GET", "/api/v3/savings/filters", H.savings_filters)
+route("POST", "/api/v3/savings/meter/count", H.meter_count)
 route("GET", "/api/v3/savings/task", H.list_tasks)
 route("GET", "/api/v3/savings/task/{taskId}", H.get_task)
 route("POST", "/api/v202203/utilityPlatform/meter/{meterId}/release", H.release)

@@ -8,7 +8,8 @@
 --   step 2  ecap.meters.convert_to_esa_calculated(meter, formula channel "{a} + {b}")
 --   step 3  ecap.meter_groups.refresh(group) (no --group: every user-defined auto group), then
 --           GET /api/v3/meter/{meter}/group: the meter must now be in the group
---   step 4  ecap.cost_avoidance.bulk_update{filters = {meter group equals <group>}, ...}
+--   step 4  ecap.cost_avoidance.count(filters) says how many meters the update touches, then
+--           ecap.cost_avoidance.bulk_update{filters = {meter group equals <group>}, ...}
 --   step 5  ecap.cost_avoidance.wait(task): the finished task's counts
 --
 -- Demo, against the built-in simulator's data (every id read from the API, none hard-coded):
@@ -266,8 +267,12 @@ step(3, function()
 end)
 
 step(4, function()
+  local filters = { { fieldId = filter_field, operator = "equals", value = tostring(group.meterGroupId) } }
+  -- the documented preview: how many meters these filters reach (in cost avoidance or not)
+  local preview = ecap.cost_avoidance.count(filters, { onlyMetersInCAP = false })
+  print(string.format("step 4: the update will touch %s", plural(preview.count, "meter")))
   task = ecap.cost_avoidance.bulk_update {
-    filters = { { fieldId = filter_field, operator = "equals", value = tostring(group.meterGroupId) } },
+    filters = filters,
     numBaselineMonths = opts["baseline-months"] or 24,
     includeMeterInCostAvoidance = opts["include-in-cost-avoidance"] ~= false,
   }   -- the other six settings are sent as null: unchanged

@@ -47,6 +47,15 @@ struct consent {
     int allow_destructive; /* --allow-destructive */
 };
 
+/* The file-store upload (ecap.files.upload): the multipart shape is our inference, so its
+ * part name and size cap are settings (config keys upload.part_name, upload.max_mb). */
+#define UPLOAD_PART_DEFAULT "file"
+#define UPLOAD_MAX_MB_DEFAULT 50
+struct upload_options {
+    const char *part_name;   /* NULL = UPLOAD_PART_DEFAULT */
+    long long max_bytes;     /* 0 = UPLOAD_MAX_MB_DEFAULT MB */
+};
+
 struct loop;
 
 /* What the bindings of one run work with; outlives the Lua state. */
@@ -54,6 +63,7 @@ struct bindings_env {
     struct loop *loop;
     const struct routes *routes;
     const struct consent *consent;
+    const struct upload_options *upload; /* NULL = the defaults */
 };
 
 /* Adds the binding sub-tables (meter_groups, account_meters, cost_avoidance, meters) and

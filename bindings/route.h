@@ -30,6 +30,7 @@ struct route {
     const char *params[ROUTE_MAX_PARAMS];  /* path parameters = the leading Lua arguments */
     const struct schema *body;             /* next argument, or NULL for no body */
     const struct field *body_value;        /* or: a body that is not an object (a list) */
+    unsigned char file;                    /* or: a file path, sent as a multipart upload */
     const struct schema *options;          /* optional last argument, or NULL */
     const struct route_guard *guard;       /* destructive calls need consent, or NULL */
     const char *description;               /* one line, for `ecaphost routes` and help */
@@ -57,6 +58,12 @@ void guard_binding(lua_State *L, const struct consent *consent, const struct rou
                    int query, int opts);
 void guard_request(lua_State *L, const struct consent *consent, const struct route *r, int body,
                    int query);
+
+/* ecap.files.upload (bindings/files.c): opens the granted file named by the validated path at
+ * path_idx, checks it (a regular, non-empty file within the size cap, a name safe in a
+ * header) and fills f; its handle is pushed and stays on the stack. */
+void upload_prepare(lua_State *L, const struct upload_options *up, const char *operation,
+                    int path_idx, int opts_idx, struct call_file *f);
 
 /* The guards of the area files. */
 extern const struct route_guard guard_delete_bills;

@@ -58,6 +58,16 @@ const struct route route_table[] = {
         .provenance = ROUTE_CONFIRMED,
     },
     {
+        .name = "files.upload",
+        .method = "POST",
+        .path = "/api/v202105/fileStore/fileDataType/{fileDataTypeId}/upload",
+        .params = {"fileDataTypeId"},
+        .file = 1,
+        .options = &schema_upload_options,
+        .description = "upload a file to the file store (multipart); returns the reference a release takes",
+        .provenance = ROUTE_CONFIRMED,
+    },
+    {
         .name = "meters.apply_release",
         .method = "POST",
         .path = "/api/v202203/utilityPlatform/meter/{meterId}/release",
@@ -159,7 +169,8 @@ void route_prepare(lua_State *L, const struct bindings_env *env, int i, struct c
 {
     const struct route *r = &route_table[i];
     int np = n_params(r), arg = 1, top = lua_gettop(L);
-    int nargs = np + (r->body || r->body_value) + (r->options != NULL), opts_idx = 0;
+    int nargs = np + (r->body || r->body_value || r->file) + (r->options != NULL), opts_idx = 0;
+    int file_arg = 0;
     long long ids[ROUTE_MAX_PARAMS];
 
     memset(c, 0, sizeof *c);
@@ -183,6 +194,10 @@ void route_prepare(lua_State *L, const struct bindings_env *env, int i, struct c
     } else if (r->body_value) {
         schema_check(L, arg++, r->body_value, r->name);
         c->body = lua_gettop(L);
+    } else if (r->file) {
+        const struct field path = {.name = "path", .type = ST_STRING, .presence = SP_REQUIRED, .min_len = 1};
+        schema_check(L, arg++, &path, r->name);
+        file_arg = lua_gettop(L);
     }
     if (r->options) {
         const struct field opts = {.name = "options", .type = ST_OBJECT, .presence = SP_OPTIONAL,
@@ -193,6 +208,8 @@ void route_prepare(lua_State *L, const struct bindings_env *env, int i, struct c
     }
     if (r->guard)
         guard_binding(L, env->consent, r, c->body, c->query, opts_idx);
+    if (file_arg)
+        upload_prepare(L, env->upload, r->name, file_arg, opts_idx, &c->file);
     push_path(L, r, env->routes->r[i].path, ids);
     c->path = lua_tostring(L, -1); /* stays on the stack until ecap_call copies it */
     c->method = env->routes->r[i].method;

@@ -120,6 +120,7 @@ extern const struct schema schema_bulk_cost_avoidance_options;
 /* cost_avoidance.count: a FilterEdit list ({} = every meter: it only reads) and its options. */
 extern const struct field field_filter_list;
 extern const struct schema schema_meter_count_options;
+extern const struct schema schema_upload_options;
 extern const struct schema schema_data_access_release;
 extern const struct schema schema_esa_channel_create;
 

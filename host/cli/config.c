@@ -54,6 +54,7 @@ void config_free(struct config *c)
     free(c->api_key_file);
     free(c->cacert);
     free(c->config_path);
+    free(c->upload_part_name);
     for (int i = 0; i < c->n_read_dirs; i++)
         free(c->read_dirs[i]);
     for (int i = 0; i < c->n_write_dirs; i++)
@@ -164,6 +165,24 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
             return -1;
         }
         c->insecure_http |= strcmp(val, "true") == 0;
+    } else if (strcmp(key, "upload.part_name") == 0) {
+        /* a form field name: a token, so it can stand in Content-Disposition as it is */
+        if (strlen(val) > 64 || strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(val)) {
+            snprintf(err, errlen, "%s: upload.part_name must be 1..64 letters, digits, '_', '-' or '.' (got '%s')", where, val);
+            return -1;
+        }
+        if (config_set(&c->upload_part_name, val))
+            goto oom;
+    } else if (strcmp(key, "upload.max_mb") == 0) {
+        char *end;
+        long mb;
+        errno = 0;
+        mb = strtol(val, &end, 10);
+        if (errno || *end || end == val || mb < 1 || mb > 4096) {
+            snprintf(err, errlen, "%s: upload.max_mb must be a whole number of MB from 1 to 4096 (got '%s')", where, val);
+            return -1;
+        }
+        c->upload_max_bytes = (long long)mb << 20;
     } else if (strncmp(key, "route.", 6) == 0) {
         struct config_route *r; /* checked with the others in config_run_options */
         if (c->n_routes >= CONFIG_MAX_ROUTES) {
@@ -179,7 +198,8 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
             goto oom;
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' (known: base_url, environment, api_key_file, "
-                 "cacert, http_timeout, connect_timeout, insecure_http, route.<area>.<function>)", where, key);
+                 "cacert, http_timeout, connect_timeout, insecure_http, upload.part_name, upload.max_mb, "
+                 "route.<area>.<function>)", where, key);
         return -1;
     }
     return 0;
@@ -421,6 +441,8 @@ int config_run_options(struct config *c, struct run_options *ro, char *err, size
     ro->fs.n_write_dirs = c->n_write_dirs;
     ro->consent.allow_destructive = c->allow_destructive;
     ro->routes = &c->route_table;
+    ro->upload.part_name = c->upload_part_name;
+    ro->upload.max_bytes = c->upload_max_bytes;
     ro->max_memory = c->max_memory;
     ro->timeout_s = c->timeout_s;
     ro->lib_dirs = c->lib_dirs;

@@ -45,6 +45,8 @@ struct config {
     int n_read_dirs;
     char *write_dirs[CONFIG_MAX_DIRS];
     int n_write_dirs;
+    char *upload_part_name;  /* upload.part_name, or NULL */
+    long long upload_max_bytes; /* upload.max_mb in bytes, or 0 */
     struct config_route routes[CONFIG_MAX_ROUTES];
     int n_routes;
     struct routes route_table; /* built by config_run_options */

@@ -154,6 +154,21 @@ static int fs_read(lua_State *L)
     return 1; /* the to-be-closed slot closes the file */
 }
 
+/* ---- a granted file for the call path (ecap.files.upload) ---------------------------------- */
+
+int fs_open_granted(lua_State *L, const char *fname, int arg, long long *size)
+{
+    char real[FS_PATH_MAX];
+    const char *given;
+    fs_handle *h;
+    arg = lua_absindex(L, arg);
+    given = lua_tostring(L, arg);
+    fs_resolve_existing(L, fname, arg, ACC_READ, real);
+    h = new_handle(L);
+    *size = (long long)open_file(L, h, fname, given, real);
+    return fileno(h->f);
+}
+
 /* ---- fs.write, fs.append ------------------------------------------------------------------ */
 
 /* Resolves argument 1 for writing; refuses a dangling symlink (its target is unknown). */

@@ -18,6 +18,12 @@ struct fs_grants {
 /* Gives the fs module of L its grants (g must outlive L); without it fs touches no file. */
 void fs_set_grants(lua_State *L, const struct fs_grants *g);
 
+/* [-0, +1] Opens the path (a string) at stack index arg for reading as fs.read does (granted
+ * directories only, beneath the grant, regular files only; fname names the caller in errors)
+ * and pushes the handle that owns the descriptor (closed when the handle is collected or
+ * closed). Returns the descriptor and the file's size in *size; raises fs's errors. */
+int fs_open_granted(lua_State *L, const char *fname, int arg, long long *size);
+
 /* lua_CFunctions: each pushes its module table. */
 int fs_open(lua_State *L);
 int csv_open(lua_State *L);

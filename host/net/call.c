@@ -20,7 +20,8 @@
 #define REPLY_MAX_UNLIMITED ((size_t)1 << 30) /* largest reply without --max-memory */
 
 /* A transfer lives in a userdata on the caller's stack, so it survives a yield and is freed by
- * the collector if the caller dies: uservalue 1 = request body (string), 2 = path. */
+ * the collector if the caller dies: uservalue 1 = request body (string), 2 = path, 3 = the
+ * handle of an uploaded file. */
 struct call_ud {
     struct xfer x;
 };
@@ -405,7 +406,7 @@ int ecap_call(lua_State *L, struct loop *lp, const struct call *c)
     if (c->body && strcmp(method, "GET") == 0)
         err_raise(L, "validation", "a GET request takes no body (use opts.query)");
 
-    u = lua_newuserdatauv(L, sizeof *u, 2);
+    u = lua_newuserdatauv(L, sizeof *u, 3);
     memset(u, 0, sizeof *u);
     ud = lua_gettop(L);
     if (luaL_newmetatable(L, XFER_MT)) {
@@ -442,6 +443,13 @@ int ecap_call(lua_State *L, struct loop *lp, const struct call *c)
     if (xfer_prepare(&u->x, lp, method, lua_tostring(L, -1), body, body_len, err, sizeof err))
         luaL_error(L, "%s", err);
     lua_pop(L, 1); /* the URL: curl copied it */
+    if (c->file.handle) {
+        lua_pushvalue(L, c->file.handle);
+        lua_setiuservalue(L, ud, 3); /* keeps the file open while curl reads it */
+        if (xfer_set_file(&u->x, c->file.fd, c->file.size, c->file.part, c->file.name, c->file.type,
+                          err, sizeof err))
+            luaL_error(L, "%s", err);
+    }
 
     if (loop_can_yield(L)) {
         struct task *t = task_of(L);

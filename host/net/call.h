@@ -13,12 +13,23 @@
 
 #include <lua.h>
 
+/* A multipart/form-data upload of one file (instead of a JSON body). */
+struct call_file {
+    int handle;         /* stack index of what owns fd (kept alive with the transfer), 0 = none */
+    int fd;
+    long long size;
+    const char *part;   /* the part's name */
+    const char *name;   /* the file name sent in the part */
+    const char *type;   /* the part's Content-Type */
+};
+
 struct call {
     const char *method; /* "GET", "POST", "PUT", "DELETE", "PATCH" */
     const char *path;   /* must start with /api/; copied before any yield */
     int query;          /* stack index of a table of query parameters, or 0 */
     int body;           /* stack index of the body value (encoded as JSON), or 0 */
     int headers;        /* stack index of a table of extra headers, or 0 */
+    struct call_file file; /* a file upload (POST, no body), when file.handle != 0 */
 };
 
 struct loop;

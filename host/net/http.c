@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "lib/limits.h"
 #include "http.h"
@@ -161,6 +163,59 @@ int xfer_prepare(struct xfer *x, struct loop *lp, const char *method, const char
     return 0;
 }
 
+/* The file part's bytes, read where curl asks (a retry or a redirect seeks back). */
+static size_t file_read(char *buf, size_t size, size_t n, void *arg)
+{
+    struct xfer *x = arg;
+    ssize_t r = pread(x->file_fd, buf, size * n, (off_t)x->file_pos);
+    if (r < 0)
+        return CURL_READFUNC_ABORT;
+    x->file_pos += r;
+    return (size_t)r;
+}
+
+static int file_seek(void *arg, curl_off_t offset, int origin)
+{
+    struct xfer *x = arg;
+    if (origin != SEEK_SET)
+        return CURL_SEEKFUNC_CANTSEEK;
+    x->file_pos = offset;
+    return CURL_SEEKFUNC_OK;
+}
+
+int xfer_set_file(struct xfer *x, int fd, long long size, const char *part, const char *name,
+                  const char *type, char *err, size_t errlen)
+{
+    struct curl_slist *now = x->headers ? x->headers : loop_common_headers(x->lp), *copy = NULL, *t;
+    curl_mimepart *p;
+    /* curl writes the multipart Content-Type with its boundary: the JSON one must not be sent */
+    for (struct curl_slist *s = now; s; s = s->next) {
+        if (strncasecmp(s->data, "Content-Type:", 13) == 0)
+            continue;
+        if (!(t = curl_slist_append(copy, s->data)))
+            goto oom;
+        copy = t;
+    }
+    http_headers_free(x->headers);
+    x->headers = copy;
+    copy = NULL;
+    x->file_fd = fd;
+    x->file_pos = 0;
+    if (!(x->mime = curl_mime_init(x->easy)) || !(p = curl_mime_addpart(x->mime)))
+        goto oom;
+    if (curl_mime_name(p, part) != CURLE_OK || curl_mime_filename(p, name) != CURLE_OK
+        || curl_mime_type(p, type) != CURLE_OK
+        || curl_mime_data_cb(p, (curl_off_t)size, file_read, file_seek, NULL, x) != CURLE_OK)
+        goto oom;
+    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
+    curl_easy_setopt(x->easy, CURLOPT_MIMEPOST, x->mime);
+    return 0;
+oom:
+    http_headers_free(copy);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
 void xfer_release(struct xfer *x)
 {
     if (x->lp)
@@ -171,6 +226,8 @@ void xfer_release(struct xfer *x)
         else
             curl_easy_cleanup(x->easy);
     }
+    curl_mime_free(x->mime); /* after the easy handle let go of it */
+    x->mime = NULL;
     http_headers_free(x->headers);
     free(x->url);
     membuf_free(&x->body, x->lim);

@@ -35,6 +35,9 @@ struct xfer {
     int too_large;
     double elapsed;             /* seconds */
     char errbuf[CURL_ERROR_SIZE];
+    curl_mime *mime;            /* a multipart upload (xfer_set_file), or NULL */
+    int file_fd;                /* its file, read with pread: owned by the caller */
+    curl_off_t file_pos;
 };
 
 /* Prepares x for a request; body may be NULL (no body). The body pointer must stay valid
@@ -43,6 +46,13 @@ struct xfer {
  * Returns 0, or -1 with a message in err. */
 int xfer_prepare(struct xfer *x, struct loop *lp, const char *method, const char *url,
                  const char *body, size_t body_len, char *err, size_t errlen);
+
+/* Makes the prepared POST x a multipart/form-data upload of one file part named part: size
+ * bytes read from fd (never loaded whole; the caller keeps fd open until the transfer is
+ * released), with the part's file name and Content-Type; the JSON Content-Type header goes.
+ * Returns 0, or -1 with a message in err. */
+int xfer_set_file(struct xfer *x, int fd, long long size, const char *part, const char *name,
+                  const char *type, char *err, size_t errlen);
 
 /* Frees everything x holds; detaches it from the loop first. */
 void xfer_release(struct xfer *x);

@@ -21,6 +21,7 @@ struct run_options {
     struct fs_grants fs;
     struct consent consent;
     const struct routes *routes;    /* built-in routes with the config's overrides */
+    struct upload_options upload;   /* ecap.files.upload's part name and size cap */
     size_t max_memory;              /* bytes; 0 = unlimited */
     double timeout_s;               /* wall clock for the run; 0 = none */
     const char *const *lib_dirs;    /* require() also looks here */

@@ -184,6 +184,7 @@ static int run_chunk(const struct run_options *cfg, const char *path, const char
     h.bindings.loop = lp;
     h.bindings.routes = cfg->routes;
     h.bindings.consent = &cfg->consent;
+    h.bindings.upload = &cfg->upload;
     lua_pushcfunction(L, setup);
     lua_pushlightuserdata(L, &h);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {

@@ -251,7 +251,31 @@ static int call_protected(lua_State *L)
     lua_newtable(L);
     MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, push_header, L);
     lua_pushlstring(L, rq->body ? rq->body : "", rq->len);
-    lua_call(L, 5, 6);
+    if (rq->upload) {
+        const struct upload_info *u = rq->upload;
+        lua_createtable(L, 0, 7);
+        lua_pushstring(L, u->part);
+        lua_setfield(L, -2, "part");
+        lua_pushstring(L, u->filename);
+        lua_setfield(L, -2, "filename");
+        lua_pushstring(L, u->content_type);
+        lua_setfield(L, -2, "contentType");
+        lua_pushinteger(L, (lua_Integer)u->size);
+        lua_setfield(L, -2, "size");
+        {
+            char crc[16]; /* lua_pushfstring knows no %08x */
+            snprintf(crc, sizeof crc, "%08lx", u->crc32 & 0xffffffffUL);
+            lua_pushstring(L, crc);
+            lua_setfield(L, -2, "crc32");
+        }
+        lua_pushinteger(L, u->files);
+        lua_setfield(L, -2, "files");
+        lua_pushboolean(L, u->too_big);
+        lua_setfield(L, -2, "tooBig");
+    } else {
+        lua_pushnil(L);
+    }
+    lua_call(L, 6, 6);
     return 6;
 }
 

@@ -22,6 +22,18 @@ struct lua_bridge {
     pthread_mutex_t lock; /* every call into L */
 };
 
+/* A multipart/form-data upload, streamed through MHD's post processor: what the simulator
+ * keeps of it (never the bytes). */
+struct upload_info {
+    char part[64];          /* the name of the first file part ("file") */
+    char filename[256];     /* its file name, as sent */
+    char content_type[128]; /* its Content-Type */
+    unsigned long long size;
+    unsigned long crc32;    /* zlib's crc32 of its bytes */
+    int files;              /* file parts seen */
+    int too_big;            /* past the simulator's upload cap */
+};
+
 /* A request as the handler sees it. */
 struct bridge_request {
     const char *method, *path;
@@ -29,6 +41,7 @@ struct bridge_request {
     const char *body;  /* NULL when none */
     size_t len;
     struct MHD_Connection *conn; /* its headers are passed on */
+    const struct upload_info *upload; /* a streamed multipart upload, or NULL */
 };
 
 /* What the handler decided, beside the reply itself. */

@@ -123,6 +123,9 @@ function O:apply_release(r, req)
   if r.release.statusId == 1 then
     C.bad("meterId: meter %d does not need a data access release (status Not Applicable)", r.meterId)
   end
+  if req.dataReleaseFile and not self.files[req.dataReleaseFile] then
+    C.bad("dataReleaseFile: %s was not returned by a file-store upload", req.dataReleaseFile)
+  end
   if req.declined then
     local p = r.dataProviderId and r.dataProviderId ~= NULL and self.dataProviders[r.dataProviderId]
     if not (p and p.supportsDecline) then
@@ -140,9 +143,12 @@ function O:apply_release(r, req)
   return r
 end
 
-function O:upload_file(typeId, size)
+-- u: {filename=, size=, crc32=, contentType=} of a streamed upload. Returns the reference a
+-- release's dataReleaseFile takes.
+function O:upload_file(typeId, u)
   local name = string.format("fileStore/%d/%s", typeId, uuid4())
-  self.files[name] = { size = size, at = now_text() }
+  self.files[name] = { fileDataTypeId = typeId, fileName = u.filename, size = u.size, crc32 = u.crc32,
+                       contentType = u.contentType, at = now_text() }
   return name
 end
 

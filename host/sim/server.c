@@ -32,11 +32,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <microhttpd.h>
+#include <zlib.h>
 
 #include "lib/limits.h"
 #include "lua_bridge.h"
@@ -44,6 +46,9 @@
 #include "sim.h"
 
 #define BODY_CAP (1024u * 1024u) /* larger request bodies get 413 */
+#define UPLOAD_CAP (256ull << 20) /* a streamed file-store upload: larger is refused (413) */
+#define POST_BUFFER 65536         /* MHD's post processor buffer */
+#define UPLOAD_PREFIX "/api/v202105/fileStore/fileDataType/"
 
 struct sim {
     struct MHD_Daemon *daemon;
@@ -62,6 +67,8 @@ struct req {
     int started;
     int too_big;
     double t0;
+    struct MHD_PostProcessor *pp; /* a multipart upload, streamed (never held whole) */
+    struct upload_info up;
 };
 
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
@@ -87,6 +94,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     struct req *r = *con_cls;
     if (r) {
+        if (r->pp)
+            MHD_destroy_post_processor(r->pp);
         free(r->uri);
         free(r->body);
         free(r);
@@ -120,6 +129,48 @@ static int collect_body(struct req *r, const char *data, size_t n)
     memcpy(r->body + r->len, data, n);
     r->len += n;
     return 0;
+}
+
+/* The file-store upload route: POST /api/v202105/fileStore/fileDataType/{id}/upload. */
+static int is_upload_route(const char *method, const char *url)
+{
+    size_t n = strlen(UPLOAD_PREFIX), d;
+    if (strcmp(method, "POST") != 0 || strncmp(url, UPLOAD_PREFIX, n) != 0)
+        return 0;
+    d = strspn(url + n, "0123456789");
+    return d > 0 && strcmp(url + n + d, "/upload") == 0;
+}
+
+/* MHD's post processor hands each piece of each part here: a file part is counted and
+ * checksummed, never kept. */
+static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *filename, const char *content_type,
+                               const char *transfer_encoding, const char *data, uint64_t off,
+                               size_t size)
+{
+    struct upload_info *u = cls;
+    (void)kind;
+    (void)transfer_encoding;
+    if (!filename)
+        return MHD_YES; /* a plain form field: not a file */
+    if (off == 0) {
+        u->files++;
+        if (u->files == 1) {
+            snprintf(u->part, sizeof u->part, "%s", key ? key : "");
+            snprintf(u->filename, sizeof u->filename, "%s", filename);
+            snprintf(u->content_type, sizeof u->content_type, "%s", content_type ? content_type : "");
+            u->crc32 = crc32(0L, Z_NULL, 0);
+        }
+    }
+    if (u->files == 1 && size > 0) {
+        u->size += size;
+        if (u->size > UPLOAD_CAP) {
+            u->too_big = 1;
+            return MHD_NO;
+        }
+        u->crc32 = crc32(u->crc32, (const Bytef *)data, (uInt)size);
+    }
+    return MHD_YES;
 }
 
 static void log_line(struct sim *s, const char *method, const struct req *r, const char *url,
@@ -165,6 +216,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->started = 1;
         r->t0 = now_monotonic();
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0 && is_upload_route(method, url)) {
+            /* streamed: exempt from BODY_CAP, capped by UPLOAD_CAP in on_part */
+            r->pp = MHD_create_post_processor(c, POST_BUFFER, on_part, &r->up);
+            if (r->pp)
+                return MHD_YES;
+        }
         if (cl) {
             char *end;
             errno = 0;
@@ -177,13 +235,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (r->pp) {
+            if (!r->up.too_big && MHD_post_process(r->pp, upload_data, n) != MHD_YES && !r->up.too_big)
+                r->up.files = -1; /* a malformed multipart body: the handler refuses it */
+            return MHD_YES;
+        }
         return collect_body(r, upload_data, n) == 0 ? MHD_YES : MHD_NO;
     }
     if (r->too_big)
         return send_too_big(s, c, r, method, url);
 
     const char *q = r->uri ? strchr(r->uri, '?') : NULL;
-    struct bridge_request rq = { method, url, q ? q + 1 : "", r->body, r->len, c };
+    struct bridge_request rq = { method, url, q ? q + 1 : "", r->body, r->len, c, r->pp ? &r->up : NULL };
     struct verdict v;
     struct MHD_Response *resp = bridge_handle(&s->bridge, &rq, &v);
     if (!resp)

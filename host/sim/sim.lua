@@ -308,10 +308,21 @@ function H.convert_esa(req, p)
   return reply(200, model:meter_response(model:convert_to_esa(r, c)))
 end
 
+-- The file-store upload (UploadFile): multipart/form-data with one file part, streamed by the
+-- server (server.c) which hands over only its name, size and checksum.
 function H.upload(req, p)
   local typeId = C.id("fileDataTypeId", p.fileDataTypeId)
-  if req.body == nil or #req.body == 0 then C.bad("file: the upload body is empty") end
-  return reply(200, model:upload_file(typeId, #req.body))
+  local u = req.upload
+  if not u then
+    C.fail(415, "Content-Type must be multipart/form-data with one file part, got '%s'",
+      tostring(req.headers["content-type"]))
+  end
+  if u.tooBig then C.fail(413, "file: larger than the simulator's upload limit") end
+  if u.files < 0 then C.bad("body: malformed multipart/form-data") end
+  if u.files == 0 then C.bad("file: the upload has no file part") end
+  if u.files > 1 then C.bad("file: one file part expected, got %d", u.files) end
+  if u.size == 0 then C.bad("file: the uploaded file %s is empty", u.filename) end
+  return reply(200, model:upload_file(typeId, u))
 end
 
 -- ---- the control API (/api/__sim/) ---------------------------------------------------------
@@ -534,6 +545,11 @@ local function record(req, key_present, key_ok)
     seq = seq, time = C.time_text(clock.wall()), method = req.method, path = req.path, query = req.rawquery,
     headers = json.object(headers), apiKeyPresent = key_present, apiKeyAccepted = key_ok, body = body,
   }
+  if req.upload then -- what was uploaded, never the bytes
+    local u = req.upload
+    rec.upload = { part = u.part, fileName = u.filename, contentType = u.contentType, size = u.size,
+                   crc32 = u.crc32, files = u.files }
+  end
   requests[#requests + 1] = rec
   if #requests > MAX_RECORDED then table.remove(requests, 1) end
   return rec
@@ -555,8 +571,9 @@ local function dispatch(req)
   error(res, 0)
 end
 
-function M.handle(method, path, rawquery, headers, body)
-  local req = { method = method, path = path, rawquery = rawquery or "", headers = headers, body = body }
+function M.handle(method, path, rawquery, headers, body, upload)
+  local req = { method = method, path = path, rawquery = rawquery or "", headers = headers, body = body,
+                upload = upload }
   local ok_q, q = pcall(parse_query, rawquery)
   req.query = query_get(ok_q and q or {})
   local control = path:lower():sub(1, 10) == "/api/__sim"

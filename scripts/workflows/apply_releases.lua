@@ -5,7 +5,10 @@
 -- results as CSV as well.
 --
 -- Input columns: meterId, accountNumber (12 digits starting with 2), nameOnBill,
--- serviceAddress; any other column is ignored. The file must be under an --allow-read (or
+-- serviceAddress, and optionally releaseFile: the customer's signed authorisation (a path,
+-- relative to the CSV's directory unless absolute), uploaded to the file store
+-- (ecap.files.upload) and sent as the release's dataReleaseFile. Rows that share a file upload
+-- it once. Any other column is ignored. The files must be under an --allow-read (or
 -- --allow-write) directory.
 --
 --   ecaphost run --sim --allow-read scripts/workflows scripts/workflows/apply_releases.lua \
@@ -14,29 +17,39 @@
 --     scripts/workflows/apply_releases.lua scripts/workflows/releases.example.csv /tmp/releases.result.csv
 --
 -- Under --sim the CSV argument may be left out: the example next to this script is used
--- (it matches the simulator's demo meters). Options: --concurrency N (default 4).
+-- (it matches the simulator's demo meters). Options: --concurrency N (default 4),
+-- --file-data-type N (the file store's fileDataTypeId for the uploads, default 1).
 -- Exit code 0 when every row succeeded, 1 when any failed (after the report and the result file).
 
 local USAGE = [[
-usage: ecaphost run --allow-read DIR [--allow-write DIR] apply_releases.lua INPUT.csv [OUTPUT.csv] [--concurrency N]
-  INPUT.csv   columns meterId, accountNumber, nameOnBill, serviceAddress (under --allow-read)
-  OUTPUT.csv  result file (needs --allow-write): the input columns plus result, status, message]]
+usage: ecaphost run --allow-read DIR [--allow-write DIR] apply_releases.lua INPUT.csv [OUTPUT.csv]
+         [--concurrency N] [--file-data-type N]
+  INPUT.csv   columns meterId, accountNumber, nameOnBill, serviceAddress [, releaseFile]
+              (under --allow-read)
+  OUTPUT.csv  result file (needs --allow-write): the input columns plus fileReference, result,
+              status, message]]
 
 local function usage(problem)
   error((problem and ("apply_releases: " .. problem .. "\n") or "") .. USAGE, 0)
 end
 
 local input, output, concurrency
+local file_type = 1
 do
   local positional, i = {}, 1
   while i <= #arg do
     local a = arg[i]
     if a == "-h" or a == "--help" then usage() end
     local v = a:match("^%-%-concurrency=(.*)$")
+    local ft = a:match("^%-%-file%-data%-type=(.*)$")
     if a == "--concurrency" then i = i + 1; v = arg[i] or "" end
+    if a == "--file-data-type" then i = i + 1; ft = arg[i] or "" end
     if v then
       concurrency = math.tointeger(tonumber(v))
       if not concurrency or concurrency < 1 or concurrency > 64 then usage("--concurrency wants 1..64") end
+    elseif ft then
+      file_type = math.tointeger(tonumber(ft))
+      if not file_type or file_type < 1 then usage("--file-data-type wants a positive id") end
     elseif a:sub(1, 2) == "--" then
       usage("unknown option " .. a)
     else
@@ -71,6 +84,38 @@ for _, col in ipairs({ "meterId", "accountNumber", "nameOnBill", "serviceAddress
 end
 print(string.format("apply_releases: %d row%s from %s", #rows, #rows == 1 and "" or "s", input))
 
+-- ---- upload the signed releases (each distinct file once) --------------------------------
+local csv_dir = input:match("^(.*)/[^/]*$") or "."
+local function file_path(p)
+  if p == nil or p == "" then return nil end
+  return p:sub(1, 1) == "/" and p or (csv_dir .. "/" .. p)
+end
+
+local files, file_list = {}, {}
+for _, r in ipairs(rows) do
+  local p = file_path(r.releaseFile)
+  if p and not files[p] then
+    files[p] = {}
+    file_list[#file_list + 1] = p
+  end
+end
+if #file_list > 0 then
+  local refs, ferrs = ecap.parallel(file_list, function(p)
+    return (ecap.files.upload(file_type, p))
+  end, { concurrency = concurrency or 4 })
+  local uploaded = 0
+  for i, p in ipairs(file_list) do
+    files[p] = { ref = refs[i], err = ferrs[i] }
+    if ferrs[i] then
+      print(string.format("upload %s: error: %s", p, tostring(ferrs[i])))
+    else
+      uploaded = uploaded + 1
+    end
+  end
+  print(string.format("apply_releases: uploaded %d of %d file%s", uploaded, #file_list,
+    #file_list == 1 and "" or "s"))
+end
+
 -- ---- apply them --------------------------------------------------------------------------
 -- The id goes to the binding as given when it is not a whole number: its error names it.
 local function meter_id(text)
@@ -78,10 +123,15 @@ local function meter_id(text)
 end
 
 local results, errors = ecap.parallel(rows, function(r)
+  local f = files[file_path(r.releaseFile) or false]
+  if f and f.err then
+    error(f.err, 0) -- the upload failed: this release is not applied
+  end
   return ecap.meters.apply_release(meter_id(r.meterId), {
     accountNumber = r.accountNumber,
     nameOnBill = r.nameOnBill,
     serviceAddress = r.serviceAddress,
+    dataReleaseFile = f and f.ref or nil,
   })
 end, { concurrency = concurrency or 4 })
 
@@ -89,8 +139,10 @@ end, { concurrency = concurrency or 4 })
 local out, failed = {}, 0
 for i, r in ipairs(rows) do
   local res, e = results[i], errors[i]
+  local f = files[file_path(r.releaseFile) or false]
   local line = { meterId = r.meterId, accountNumber = r.accountNumber, nameOnBill = r.nameOnBill,
-                 serviceAddress = r.serviceAddress }
+                 serviceAddress = r.serviceAddress, releaseFile = r.releaseFile or "",
+                 fileReference = f and f.ref or "" }
   if e then
     failed = failed + 1
     line.result, line.status, line.message = "error", "", tostring(e)
@@ -107,7 +159,8 @@ for i, r in ipairs(rows) do
 end
 
 if output then
-  local text = csv.encode(out, { "meterId", "accountNumber", "nameOnBill", "serviceAddress", "result", "status", "message" })
+  local text = csv.encode(out, { "meterId", "accountNumber", "nameOnBill", "serviceAddress", "releaseFile",
+                                 "fileReference", "result", "status", "message" })
   local wok, werr = pcall(fs.write, output, text)
   if not wok then
     print(string.format("cannot write %s: %s", output, tostring(werr)))

@@ -19,7 +19,7 @@ static lua_State *L;
 /* The run the bindings see: the routes (built-ins, or overrides under test) and consent. */
 static struct routes routes;
 static struct consent consent;
-static const struct bindings_env env = {NULL, &routes, &consent};
+static const struct bindings_env env = {NULL, &routes, &consent, NULL};
 
 /* Applies one more override, as a config file's next line would; a refused one leaves the
  * routes as they were. */

@@ -39,7 +39,7 @@ static const struct schema *const schemas[] = {
 /* Every route of the exported table, built-in paths, no consent: the guards are live. */
 static struct routes routes;
 static const struct consent consent;
-static const struct bindings_env env = {NULL, &routes, &consent};
+static const struct bindings_env env = {NULL, &routes, &consent, NULL};
 
 static void fail(const char *what, const char *detail, const uint8_t *data, size_t size)
 {

@@ -548,12 +548,26 @@ describe("simulator operations", function()
       assert.equal(3, st[9]); assert.equal(5, st[7]); assert.equal(2, st[10])
     end)
 
-    it("accepts a file string from the file-store upload", function()
-      local up = call(sim, "POST", "/api/v202105/fileStore/fileDataType/1/upload", "PDFDATA")
-      assert.equal(200, up.status)
-      local file = T.json(up.body)
+    it("accepts a file string from the file-store upload, and only such a string", function()
+      local pdf = T.write(T.tmpname(".pdf"), "%PDF-1.4 signed release\n")
+      local up = T.sh(string.format("curl -s -H 'ECI-ApiKey: k' -F %s %s",
+        T.q("file=@" .. pdf .. ";type=application/pdf"), T.q(sim.url .. "/api/v202105/fileStore/fileDataType/1/upload")))
+      local file = T.json(up.stdout)
       assert.is_string(file)
       assert.equal(200, release(8, rel({ dataReleaseFile = file })).status)
+      assert_bad(release(8, rel({ dataReleaseFile = "fileStore/1/made-up" })), "dataReleaseFile")
+    end)
+
+    it("takes uploads as multipart/form-data only, with one non-empty file part", function()
+      local url = sim.url .. "/api/v202105/fileStore/fileDataType/1/upload"
+      local raw = call(sim, "POST", "/api/v202105/fileStore/fileDataType/1/upload", "PDFDATA")
+      assert.equal(415, raw.status)
+      local empty = T.write(T.tmpname(".pdf"), "")
+      local r = T.sh(string.format("curl -s -w '\n%%{http_code}' -H 'ECI-ApiKey: k' -F %s %s",
+        T.q("file=@" .. empty), T.q(url)))
+      assert.matches("\n400$", r.stdout)
+      r = T.sh(string.format("curl -s -w '\n%%{http_code}' -H 'ECI-ApiKey: k' -F note=hello %s", T.q(url)))
+      assert.matches("no file part.*\n400$", r.stdout)
     end)
 
     it("checks DataAccessReleaseRequest", function()

@@ -26,6 +26,12 @@ local function run(host, script, args)
 end
 
 local function has(text, s) assert.truthy(text:find(s, 1, true), "expected " .. s .. " in:\n" .. text) end
+-- before .. "<path of script>:<line>: " .. after: an error's text, where it names the script's line.
+local function has_at(text, before, script, after)
+  local function esc(x) return (x:gsub("%p", "%%%0")) end
+  local pat = esc(before) .. "%S*" .. esc(script) .. ":%d+: " .. esc(after)
+  assert.truthy(text:find(pat), "expected " .. before .. "<" .. script .. ":line>: " .. after .. " in:\n" .. text)
+end
 local function lacks(text, s) assert.falsy(text:find(s, 1, true), "unexpected " .. s .. " in:\n" .. text) end
 
 describe("workflows", function()
@@ -111,7 +117,8 @@ describe("workflows", function()
       sim.clear_requests()
       local again = run({ "--base-url", sim.url }, CONVERT, args)
       assert.are.equal(1, again.code)
-      has(again.stdout, "step 2 failed: http 400 POST /api/v202510/meter/6/esaCalculatedMeter: ")
+      has_at(again.stdout, "step 2 failed: ", "convert_refresh_update.lua",
+             "http 400 POST /api/v202510/meter/6/esaCalculatedMeter: ")
       has(again.stdout, "already has ESA channels")
       lacks(again.stdout, "step 3")
       assert.are.equal(0, sent("POST", "/api/v3/meterGroup/"))
@@ -163,9 +170,11 @@ describe("workflows", function()
       local r = run({ "--base-url", sim.url, "--allow-write", dir }, RELEASES, { input, out, "--concurrency", "2" })
       assert.are.equal(1, r.code, r.stderr)
       has(r.stdout, "row 1 meter 7: ok: Pending")
-      has(r.stdout, 'row 2 meter 9: error: validation: accountNumber must be 12 digits starting with 2 (got "2123-4567")')
-      has(r.stdout, "row 3 meter 1: error: http 400 POST /api/v202203/utilityPlatform/meter/1/release: ")
-      has(r.stdout, 'row 4 meter x: error: validation: meterId must be an integer (got "x")')
+      has_at(r.stdout, "row 2 meter 9: error: ", "apply_releases.lua",
+             'validation: accountNumber must be 12 digits starting with 2 (got "2123-4567")')
+      has_at(r.stdout, "row 3 meter 1: error: ", "apply_releases.lua",
+             "http 400 POST /api/v202203/utilityPlatform/meter/1/release: ")
+      has_at(r.stdout, "row 4 meter x: error: ", "apply_releases.lua", 'validation: meterId must be an integer (got "x")')
       has(r.stdout, "row 5 meter 10: ok: Pending")
       has(r.stdout, "2 ok, 3 failed")
       has(r.stderr, "apply_releases: 3 of 5 rows failed")
@@ -176,7 +185,8 @@ describe("workflows", function()
       assert.are.same({ "/api/v202203/utilityPlatform/meter/1/release", "/api/v202203/utilityPlatform/meter/10/release",
                         "/api/v202203/utilityPlatform/meter/7/release" }, paths)
       local text = T.read(out)
-      has(text, '9,2123-4567,C,D,error,,"validation: accountNumber must be 12 digits starting with 2 (got ""2123-4567"")"\n')
+      has_at(text, '9,2123-4567,C,D,error,,"', "apply_releases.lua",
+             'validation: accountNumber must be 12 digits starting with 2 (got ""2123-4567"")"\n')
       has(text, "10,212345678904,I,J,ok,Pending,submitted ")
     end)
 
@@ -210,7 +220,8 @@ describe("workflows", function()
                     { "--meter", "1", "--account-meter", "2", "--end-date", "2025-10-31", "--delete-bills" })
       assert.are.equal(1, r.code)
       has(r.stdout, "WHOLE bills, other meters' lines included; it cannot be undone")
-      has(r.stdout, "step 2 failed: validation: deleteBills=true deletes whole bills, other meters' lines included: "
+      has_at(r.stdout, "step 2 failed: ", "end_account_meter.lua",
+        "validation: deleteBills=true deletes whole bills, other meters' lines included: "
         .. "pass confirm = \"delete bills\" in the options table, or run with --allow-destructive")
       has(r.stdout, "run again with --delete-bills --yes-delete-bills")
       local reqs = sim.requests()

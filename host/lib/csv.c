@@ -12,7 +12,8 @@
  * of surrounding spaces and tabs, must be unique, and every later record must have as many
  * fields; rows are tables keyed by name. Without a header rows are arrays of any length.
  * Errors are tables of kind "csv" whose message names the line: "line 4: unterminated quoted
- * field" (tostring: "csv: line 4: unterminated quoted field"). */
+ * field" (tostring: "a.lua:3: csv: line 4: unterminated quoted field"). Bad arguments and options
+ * are "argument" errors. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

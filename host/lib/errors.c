@@ -155,10 +155,12 @@ void err_name(lua_State *L, int fidx, const char *table, const char *key)
 void err_push_funcname(lua_State *L, int level)
 {
     lua_Debug ar;
-    if (!lua_getstack(L, level, &ar) || lua_rawgetp(L, LUA_REGISTRYINDEX, &NAMES_KEY) != LUA_TTABLE) {
+    if (!lua_getstack(L, level, &ar)) {
         lua_pushnil(L);
         return;
     }
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &NAMES_KEY) != LUA_TTABLE)
+        return; /* nil: nothing is named in this state */
     lua_getinfo(L, "f", &ar);
     lua_rawget(L, -2);
     lua_remove(L, -2);
@@ -169,7 +171,8 @@ int err_argerror(lua_State *L, int arg, const char *extramsg)
     const char *fname;
     err_push_funcname(L, 0);
     fname = lua_tostring(L, -1);
-    return err_raise(L, "argument", "bad argument #%d to '%s' (%s)", arg, fname ? fname : "?", extramsg);
+    return err_raise(L, "argument", "bad argument #%d to '%s' (%s)", arg, fname ? fname : "?",
+                     extramsg);
 }
 
 /* As luaL_typeerror: the actual type is the metatable's __name when it has one. */

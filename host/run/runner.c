@@ -249,7 +249,8 @@ int run_ping(struct config *cfg)
         return EXIT_SCRIPT;
     }
     {
-        int rc = run_chunk(cfg, "=ping", f->data, 0, NULL);
+        /* "=[...]": host code, which errors' where skips (lib/errors.h) */
+        int rc = run_chunk(cfg, "=[ping]", f->data, 0, NULL);
         cfg->quiet = quiet;
         return rc;
     }

@@ -49,6 +49,10 @@ static int to_text(lua_State *L)
     return 1;
 }
 
+static int log_info(lua_State *L);
+static int log_warn(lua_State *L);
+static int log_error(lua_State *L);
+
 /* Message handler of the formatting: an error raised by the function the log function called
  * itself (string.format or to_text: a bad directive, a bad argument for it, a __tostring that
  * returns no string) becomes the log function's argument error. Level 1 raised it; level 2
@@ -56,13 +60,18 @@ static int to_text(lua_State *L)
  * the run) the error passes as it is. */
 static int format_failed(lua_State *L)
 {
-    const char *fname;
-    err_push_funcname(L, 2);
-    fname = lua_tostring(L, -1);
-    if (fname && lua_type(L, 1) == LUA_TSTRING)
-        err_push(L, "argument", "%s: %s", fname, lua_tostring(L, 1));
-    else
+    lua_Debug ar;
+    lua_CFunction f = NULL;
+    if (lua_type(L, 1) == LUA_TSTRING && lua_getstack(L, 2, &ar)) {
+        lua_getinfo(L, "f", &ar);
+        f = lua_tocfunction(L, -1);
         lua_settop(L, 1);
+    }
+    if (f != log_info && f != log_warn && f != log_error)
+        return 1;
+    err_push_funcname(L, 2);
+    err_push(L, "argument", "%s: %s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "log",
+             lua_tostring(L, 1));
     return 1;
 }
 

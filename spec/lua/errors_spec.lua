@@ -43,6 +43,7 @@ local CASES = {
   { "fs.read", [[fs.read("/etc/passwd")]], "sandbox", "fs.read: /etc/passwd: no directory is granted for reading (--allow-read DIR)" },
   { "log.info", [[log.info()]], "argument", "bad argument #1 to 'log.info' (value expected)" },
   { "log.warn format", [[log.warn("%d", "x")]], "argument", nil },
+  { "log.error tostring", [[log.error(setmetatable({}, { __tostring = function() return {} end }))]], "argument", "log.error: '__tostring' must return a string" },
 }
 
 -- ecap.parallel: errors inside items point at the item's own line; an item whose function
@@ -117,6 +118,18 @@ describe("errors of host functions", function()
     assert.matches("log.warn: ", e.message, 1, true)
     assert.matches("bad argument #2", e.message, 1, true)
     assert.matches("number expected, got string", e.message, 1, true)
+  end)
+end)
+
+describe("errors that are not the host function's own", function()
+  it("pass through log as they are: an error of the script's own __tostring", function()
+    local p = T.script([[
+local t = setmetatable({}, { __tostring = function() error("mine") end })
+local ok, e = pcall(log.info, "%s", t)
+print(type(e), e)
+]])
+    local r = T.expect(0, T.run_script(nil, nil, { quiet = true, url = sim.url, path = p }))
+    assert.are.equal("string\t" .. p .. ":1: mine\n", r.stdout)
   end)
 end)
 

@@ -12,7 +12,8 @@
  * of surrounding spaces and tabs, must be unique, and every later record must have as many
  * fields; rows are tables keyed by name. Without a header rows are arrays of any length.
  * Errors are tables of kind "csv" whose message names the line: "line 4: unterminated quoted
- * field" (tostring: "csv: line 4: unterminated quoted field"). */
+ * field" (tostring: "a.lua:3: csv: line 4: unterminated quoted field"). Bad arguments and options
+ * are "argument" errors. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +34,12 @@ struct parser {
 static int csv_fail(lua_State *L, const struct parser *p, long line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Pushes n as text: err_push's format is checked as printf's, which has no lua_Integer. */
+static const char *num(lua_State *L, lua_Integer n)
+{
+    return lua_pushfstring(L, "%I", (LUAI_UACINT)n);
+}
+
 /* Raises {kind="csv", message="[file: ]line N: ...", line=N}. */
 static int csv_fail(lua_State *L, const struct parser *p, long line, const char *fmt, ...)
 {
@@ -42,10 +49,9 @@ static int csv_fail(lua_State *L, const struct parser *p, long line, const char 
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (p->where)
-        err_push(L, "csv", "%s: line %s: %s", p->where, lua_pushfstring(L, "%I", (lua_Integer)line),
-                 msg);
+        err_push(L, "csv", "%s: line %s: %s", p->where, num(L, line), msg);
     else
-        err_push(L, "csv", "line %s: %s", lua_pushfstring(L, "%I", (lua_Integer)line), msg);
+        err_push(L, "csv", "line %s: %s", num(L, line), msg);
     lua_pushinteger(L, line);
     lua_setfield(L, -2, "line");
     return lua_error(L);
@@ -191,21 +197,21 @@ static void read_opts(lua_State *L, int idx, struct opts *o)
     o->eol = "\n";
     if (lua_isnoneornil(L, idx))
         return;
-    luaL_checktype(L, idx, LUA_TTABLE);
+    err_checktype(L, idx, LUA_TTABLE);
     if (lua_getfield(L, idx, "header") != LUA_TNIL)
         o->header = lua_toboolean(L, -1);
     if (lua_getfield(L, idx, "sep") != LUA_TNIL) {
         size_t len = 0;
         const char *sep = lua_tolstring(L, -1, &len);
         if (!sep || len != 1 || *sep == '"' || is_eol(*sep))
-            luaL_argerror(L, idx, "sep must be one character, not a quote or a line end");
+            err_argerror(L, idx, "sep must be one character, not a quote or a line end");
         else
             o->sep = *sep;
     }
     if (lua_getfield(L, idx, "eol") != LUA_TNIL) {
         const char *eol = lua_tostring(L, -1);
         if (!eol || (strcmp(eol, "\n") != 0 && strcmp(eol, "\r\n") != 0))
-            luaL_argerror(L, idx, "eol must be \"\\n\" or \"\\r\\n\"");
+            err_argerror(L, idx, "eol must be \"\\n\" or \"\\r\\n\"");
         else
             o->eol = eol[0] == '\n' ? "\n" : "\r\n";
     }
@@ -247,7 +253,7 @@ static int parse(lua_State *L, const char *s, size_t n, const struct opts *o, co
 static int csv_parse(lua_State *L)
 {
     size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
+    const char *s = err_checklstring(L, 1, &n);
     struct opts o;
     read_opts(L, 2, &o);
     lua_settop(L, 2);
@@ -268,7 +274,7 @@ static int rows_iter(lua_State *L)
  * the same grants). Upvalue 1 is fs.read. */
 static int csv_rows(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
+    const char *path = err_checkstring(L, 1);
     struct opts o;
     size_t n;
     const char *s;
@@ -279,7 +285,7 @@ static int csv_rows(lua_State *L)
     lua_call(L, 1, 1);
     s = lua_tolstring(L, 3, &n);
     if (!s)
-        return luaL_error(L, "csv.rows: fs.read returned no text");
+        return err_raise(L, "csv", "csv.rows: fs.read returned no text");
     parse(L, s, n, &o, path);
     lua_settop(L, 4);
     lua_pushinteger(L, 0);
@@ -349,10 +355,10 @@ static void add_field(lua_State *L, luaL_Buffer *b, const struct opts *o, lua_In
         break;
     }
     if (row == 0)
-        luaL_error(L, "csv.encode: header column %I: cannot encode a %s", col,
-                   luaL_typename(L, ENC_VAL));
-    luaL_error(L, "csv.encode: row %I, column %I: cannot encode a %s", row, col,
-               luaL_typename(L, ENC_VAL));
+        err_raise(L, "csv", "csv.encode: header column %s: cannot encode a %s", num(L, col),
+                  luaL_typename(L, ENC_VAL));
+    err_raise(L, "csv", "csv.encode: row %s, column %s: cannot encode a %s", num(L, row),
+              num(L, col), luaL_typename(L, ENC_VAL));
 }
 
 /* csv.encode(rows [, header [, opts]]) -> text. With header (a list of names) the first line
@@ -363,10 +369,10 @@ static int csv_encode(lua_State *L)
     lua_Integer nrows, ncols = 0;
     int has_header;
     luaL_Buffer b;
-    luaL_checktype(L, 1, LUA_TTABLE);
+    err_checktype(L, 1, LUA_TTABLE);
     has_header = !lua_isnoneornil(L, 2);
     if (has_header)
-        luaL_checktype(L, 2, LUA_TTABLE);
+        err_checktype(L, 2, LUA_TTABLE);
     read_opts(L, 3, &o);
     lua_settop(L, ENC_VAL);
     nrows = luaL_len(L, 1);
@@ -374,7 +380,7 @@ static int csv_encode(lua_State *L)
         ncols = luaL_len(L, 2);
     for (lua_Integer c = 1; c <= ncols; c++)
         if (lua_geti(L, 2, c), lua_type(L, -1) != LUA_TSTRING)
-            return luaL_error(L, "csv.encode: header column %I is not a string", c);
+            return err_raise(L, "csv", "csv.encode: header column %s is not a string", num(L, c));
         else
             lua_pop(L, 1);
     luaL_buffinit(L, &b);
@@ -392,8 +398,8 @@ static int csv_encode(lua_State *L)
         lua_geti(L, 1, r);
         lua_replace(L, ENC_ROW);
         if (!lua_istable(L, ENC_ROW))
-            return luaL_error(L, "csv.encode: row %I is a %s, not a table", r,
-                              luaL_typename(L, ENC_ROW));
+            return err_raise(L, "csv", "csv.encode: row %s is a %s, not a table", num(L, r),
+                             luaL_typename(L, ENC_ROW));
         if (!has_header)
             n = luaL_len(L, ENC_ROW);
         for (lua_Integer c = 1; c <= n; c++) {

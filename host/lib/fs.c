@@ -21,6 +21,7 @@
 
 #include <lauxlib.h>
 
+#include "errors.h"
 #include "fs_private.h"
 #include "libs.h"
 #include "limits.h"
@@ -127,7 +128,7 @@ static int fail_too_large(lua_State *L, const char *given)
 static int fs_read(lua_State *L)
 {
     char real[FS_PATH_MAX];
-    const char *given = luaL_checkstring(L, 1);
+    const char *given = err_checkstring(L, 1);
     size_t cap = read_cap(L), total = 0;
     luaL_Buffer b;
     fs_handle *h;
@@ -175,7 +176,7 @@ int fs_open_granted(lua_State *L, const char *fname, int arg, long long *size)
 static enum fs_found resolve_for_write(lua_State *L, const char *fname, char *real)
 {
     size_t len;
-    const char *given = luaL_checklstring(L, 1, &len);
+    const char *given = err_checklstring(L, 1, &len);
     struct stat st;
     int e = ENOENT;
     enum fs_found f = fs_resolve(L, fname, given, len, ACC_WRITE, real, &e);
@@ -199,8 +200,8 @@ static int fs_write_common(lua_State *L, const char *fname, int append)
 {
     char real[FS_PATH_MAX];
     size_t len;
-    const char *given = luaL_checkstring(L, 1);
-    const char *text = luaL_checklstring(L, 2, &len);
+    const char *given = err_checkstring(L, 1);
+    const char *text = err_checklstring(L, 2, &len);
     int exists = resolve_for_write(L, fname, real) == FOUND_FILE;
     struct fs_anchor a;
     int e;
@@ -269,7 +270,7 @@ static int lines_iter(lua_State *L)
 static int fs_lines(lua_State *L)
 {
     char real[FS_PATH_MAX];
-    const char *given = luaL_checkstring(L, 1);
+    const char *given = err_checkstring(L, 1);
     fs_handle *h;
     fs_resolve_existing(L, "fs.lines", 1, ACC_READ, real);
     lua_settop(L, 1);
@@ -290,7 +291,7 @@ static int fs_exists(lua_State *L)
 {
     char real[FS_PATH_MAX];
     size_t len;
-    const char *given = luaL_checklstring(L, 1, &len);
+    const char *given = err_checklstring(L, 1, &len);
     int e = 0;
     lua_pushboolean(L, fs_resolve(L, "fs.exists", given, len, ACC_READ, real, &e) == FOUND_FILE);
     return 1;
@@ -327,7 +328,7 @@ static void sort_names(lua_State *L, int idx, lua_Integer n)
 static int fs_list(lua_State *L)
 {
     char real[FS_PATH_MAX];
-    const char *given = luaL_checkstring(L, 1);
+    const char *given = err_checkstring(L, 1);
     struct fs_anchor a;
     struct dirent *ent;
     lua_Integer n = 0;

@@ -339,7 +339,7 @@ void fs_resolve_existing(lua_State *L, const char *fname, int arg, enum fs_acces
                          char *real)
 {
     size_t len;
-    const char *given = luaL_checklstring(L, arg, &len);
+    const char *given = err_checklstring(L, arg, &len);
     int e = ENOENT;
     if (fs_resolve(L, fname, given, len, acc, real, &e) != FOUND_FILE)
         fs_io_fail(L, fname, given, e);

@@ -26,8 +26,8 @@
  * objects, best of 9, Debian 12 (Lua 5.4.4, lua-cjson 2.1.0), gcc 12 -O2, shared 2-core VM
  * under load (figures move +-15% between runs; the ratios hold):
  *
- *   gcc -std=c11 -O2 -Ihost -I/usr/include/lua5.4 host/json*.c bench/bench_json.c \
- *       -llua5.4-cjson -llua5.4 -lm -o /tmp/bench_json && /tmp/bench_json 10 9
+ *   gcc -std=c11 -O2 -Ihost -I/usr/include/lua5.4 host/lib/json*.c host/lib/errors.c \
+ *       bench/bench_json.c -llua5.4-cjson -llua5.4 -lm -o /tmp/bench_json && /tmp/bench_json 10 9
  *
  *   case                                     GC off ms   ratio    GC on ms   ratio
  *   decode: cjson.decode (raw, all floats)        86.2   1.00x        90.2   1.00x
@@ -64,6 +64,7 @@
 #include <string.h>
 #include <lua.h>
 #include <lauxlib.h>
+#include "errors.h"
 #include "json.h"
 #include "json_codec.h"
 
@@ -136,7 +137,7 @@ static int l_encode(lua_State *L)
     luaL_setmetatable(L, BOX_MT);
     b->buf = json_encode(L, 1, &b->len, err, sizeof err);
     if (b->buf == NULL)
-        return luaL_error(L, "json.encode: %s", err);
+        return err_raise(L, "json", "json.encode: %s", err);
     lua_pushlstring(L, b->buf, b->len);
     json_free(L, b->buf, b->len);
     b->buf = NULL;
@@ -147,9 +148,9 @@ static int l_decode(lua_State *L)
 {
     char err[256];
     size_t len;
-    const char *s = luaL_checklstring(L, 1, &len);
+    const char *s = err_checklstring(L, 1, &len);
     if (json_decode(L, s, len, err, sizeof err) != 0)
-        return luaL_error(L, "json.decode: %s", err);
+        return err_raise(L, "json", "json.decode: %s", err);
     return 1;
 }
 
@@ -162,14 +163,13 @@ static int mark(lua_State *L, int as_array)
         lua_settop(L, 0);
         lua_newtable(L);
     }
-    luaL_checktype(L, 1, LUA_TTABLE);
+    err_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     if (lua_getmetatable(L, 1)) {
         json_push_array_mt(L);
         json_push_object_mt(L);
         if (!lua_rawequal(L, 2, 3) && !lua_rawequal(L, 2, 4))
-            return luaL_error(L, "json.%s: the table already has a metatable",
-                              as_array ? "array" : "object");
+            return err_argerror(L, 1, "the table already has a metatable");
         lua_settop(L, 1);
     }
     if (as_array)

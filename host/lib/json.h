@@ -12,7 +12,8 @@
 #include <lua.h>
 
 /* Pushes the `json` module table: encode, decode, null, array, object. Registers the array
- * and object metatables in the registry on first use in a state. */
+ * and object metatables in the registry on first use in a state. Its functions raise error
+ * tables (lib/errors.h: kind "json", or "argument"): call err_init on the state first. */
 int json_open(lua_State *L);
 
 /* Decodes s[0..len) and pushes the value. On error pushes nothing, writes a message naming the

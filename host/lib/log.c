@@ -5,7 +5,8 @@
  * (UTC, ISO 8601, the level padded to five characters). The message is string.format(fmt, ...);
  * a call with a single argument writes that value as tostring would (so log.error(err) shows an
  * error table's text, and a lone message with a '%' in it is not a format). A bad format
- * raises a normal Lua error. Control characters in the message are escaped (\n, \r, \xNN; C1
+ * raises an "argument" error naming the log function; errors of the script's own __tostring
+ * pass as they are. Control characters in the message are escaped (\n, \r, \xNN; C1
  * controls too), so one call is one line and data from the API cannot drive the terminal.
  * --quiet silences info only; the message is formatted anyway, so a bad format fails the same
  * way with and without --quiet. */
@@ -15,6 +16,7 @@
 
 #include <lauxlib.h>
 
+#include "errors.h"
 #include "json_codec.h" /* utf8_len */
 #include "libs.h"
 
@@ -39,18 +41,53 @@ static void push_format(lua_State *L)
     lua_pop(L, 1);
 }
 
+static int to_text(lua_State *L)
+{
+    luaL_tolstring(L, 1, NULL);
+    return 1;
+}
+
+static int log_info(lua_State *L);
+static int log_warn(lua_State *L);
+static int log_error(lua_State *L);
+
+/* Message handler of the formatting: an error raised by the function the log function called
+ * itself (string.format or to_text: a bad directive, a bad argument for it, a __tostring that
+ * returns no string) becomes the log function's argument error. Level 1 raised it; level 2
+ * is the log function when that is the formatter, else (the script's __tostring, a stop of
+ * the run) the error passes as it is. */
+static int format_failed(lua_State *L)
+{
+    lua_Debug ar;
+    lua_CFunction f = NULL;
+    if (lua_type(L, 1) == LUA_TSTRING && lua_getstack(L, 2, &ar)) {
+        lua_getinfo(L, "f", &ar);
+        f = lua_tocfunction(L, -1);
+        lua_settop(L, 1);
+    }
+    if (f != log_info && f != log_warn && f != log_error)
+        return 1;
+    err_push_funcname(L, 2);
+    err_push(L, "argument", "%s: %s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "log",
+             lua_tostring(L, 1));
+    return 1;
+}
+
 /* Replaces the arguments by the message text. */
 static void message(lua_State *L)
 {
     int n = lua_gettop(L);
-    luaL_checkany(L, 1);
-    if (n == 1) {
-        luaL_tolstring(L, 1, NULL);
-        return;
-    }
-    push_format(L);
+    err_checkany(L, 1);
+    lua_pushcfunction(L, format_failed);
     lua_insert(L, 1);
-    lua_call(L, n, 1);
+    if (n == 1)
+        lua_pushcfunction(L, to_text);
+    else
+        push_format(L);
+    lua_insert(L, 2);
+    if (lua_pcall(L, n, 1, 1) != LUA_OK)
+        lua_error(L);
+    lua_remove(L, 1);
 }
 
 static void add_escaped(luaL_Buffer *b, const char *s, size_t len)

@@ -28,10 +28,10 @@ static int l_request(lua_State *L)
     static const char *const known[] = {"query", "body", "headers", NULL};
     struct host *h = host_of(L);
     struct call c = {0};
-    c.method = luaL_checkstring(L, 1);
-    c.path = luaL_checkstring(L, 2);
+    c.method = err_checkstring(L, 1);
+    c.path = err_checkstring(L, 2);
     if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
+        err_checktype(L, 3, LUA_TTABLE);
         lua_pushnil(L);
         while (lua_next(L, 3)) {
             int ok = 0;
@@ -135,11 +135,11 @@ static int time_reached(void *arg)
 
 static int l_sleep(lua_State *L)
 {
-    lua_Number s = luaL_checknumber(L, 1);
+    lua_Number s = err_checknumber(L, 1);
     struct loop *lp = host_of(L)->loop;
     double at;
     if (!(s >= 0) || s > 86400.0 * 366)
-        return luaL_argerror(L, 1, "seconds must be between 0 and a year");
+        return err_argerror(L, 1, "seconds must be between 0 and a year");
     at = now_monotonic() + s;
     if (loop_can_yield(L)) {
         struct task *t = task_of(L);
@@ -154,7 +154,7 @@ static int l_sleep(lua_State *L)
 
 /* ---- ecap.parallel(items, fn [, {concurrency=, stop_on_error=}]) -------------------------- */
 
-enum { PAR_ITEMS = 1, PAR_FN, PAR_RESULTS, PAR_ERRORS };
+enum { PAR_ITEMS = 1, PAR_FN, PAR_RESULTS, PAR_ERRORS, PAR_CALLER, PAR_NUV = PAR_CALLER };
 
 struct par {
     lua_Integer n, next, running, finished;
@@ -211,6 +211,50 @@ static void spawn_next(struct loop *lp, lua_State *S, struct par *p)
     }
 }
 
+/* [-0, +(0|1)] Pushes the script's "file:line" of the ecap.parallel call (its caller's thread
+ * is still inside it); returns 0 and pushes nothing when there is none. */
+static int push_call_where(lua_State *S, struct par *p)
+{
+    int found;
+    push_par(S, p);
+    lua_getiuservalue(S, -1, PAR_CALLER);
+    found = err_push_where(S, lua_tothread(S, -1));
+    if (found)
+        lua_replace(S, -3);
+    lua_pop(S, found ? 1 : 2);
+    return found;
+}
+
+/* The error table on top of S, made on the loop's stack or raised by an item whose function
+ * is the host's own (no script line of its own), points at the ecap.parallel call. */
+static void default_where(lua_State *S, struct par *p)
+{
+    if (lua_getfield(S, -1, "where") == LUA_TNIL && push_call_where(S, p))
+        lua_setfield(S, -3, "where");
+    lua_pop(S, 1);
+}
+
+/* A plain Lua error (a string, say) on top of S, raised by item co, becomes an error table
+ * like the others, at the item's line; the "file:line: " Lua put before the text is not
+ * repeated when it is that line. */
+static void script_error(lua_State *S, struct par *p, lua_State *co)
+{
+    const char *msg = luaL_tolstring(S, -1, NULL);
+    size_t n;
+    if (err_push_where(S, co) || push_call_where(S, p)) {
+        const char *where = lua_tolstring(S, -1, &n);
+        if (strncmp(msg, where, n) == 0 && strncmp(msg + n, ": ", 2) == 0)
+            msg += n + 2;
+    } else {
+        lua_pushnil(S);
+    }
+    err_push(S, "script", "%s", msg);
+    lua_insert(S, -2);
+    lua_setfield(S, -2, "where");
+    lua_replace(S, -3);
+    lua_pop(S, 1);
+}
+
 /* Unstarted items of a stopped parallel get a "cancelled" error. */
 static void cancel_rest(lua_State *S, struct par *p)
 {
@@ -218,6 +262,7 @@ static void cancel_rest(lua_State *S, struct par *p)
     lua_getiuservalue(S, -1, PAR_ERRORS);
     for (; p->next <= p->n; p->next++) {
         err_push(S, "cancelled", "not started: an earlier item failed (stop_on_error)");
+        default_where(S, p);
         lua_rawseti(S, -2, p->next);
         p->finished++;
     }
@@ -240,14 +285,11 @@ static void child_done(struct loop *lp, struct task *t, int status, void *ud)
         }
     } else {
         lua_xmove(t->co, S, 1);
-        if (lua_type(S, -1) != LUA_TTABLE) {
-            /* A plain Lua error (a string, say) becomes an error table like the others;
-             * a table the script raised is kept as it is. */
-            const char *msg = luaL_tolstring(S, -1, NULL);
-            err_push(S, "script", "%s", msg);
-            lua_replace(S, -3);
-            lua_pop(S, 1);
-        }
+        /* a table the script raised is kept as it is */
+        if (lua_type(S, -1) != LUA_TTABLE)
+            script_error(S, p, t->co);
+        else if (err_is(S, -1))
+            default_where(S, p);
         p->errors++;
         if (p->stop_on_error)
             p->failed = 1;
@@ -295,10 +337,10 @@ static int l_parallel(lua_State *L)
     struct par *p;
     lua_Integer conc = 8;
     int stop_on_error = 0, ud;
-    luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checktype(L, 2, LUA_TFUNCTION);
+    err_checktype(L, 1, LUA_TTABLE);
+    err_checktype(L, 2, LUA_TFUNCTION);
     if (!lua_isnoneornil(L, 3)) {
-        luaL_checktype(L, 3, LUA_TTABLE);
+        err_checktype(L, 3, LUA_TTABLE);
         if (lua_getfield(L, 3, "concurrency") != LUA_TNIL) {
             if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > 64)
                 err_raise(L, "validation", "ecap.parallel: concurrency must be an integer 1..64");
@@ -311,7 +353,7 @@ static int l_parallel(lua_State *L)
         }
         lua_settop(L, 3);
     }
-    p = lua_newuserdatauv(L, sizeof *p, 4);
+    p = lua_newuserdatauv(L, sizeof *p, PAR_NUV);
     memset(p, 0, sizeof *p);
     ud = lua_gettop(L);
     if (luaL_newmetatable(L, "ecap.parallel")) {
@@ -327,6 +369,8 @@ static int l_parallel(lua_State *L)
     lua_setiuservalue(L, ud, PAR_RESULTS);
     lua_newtable(L);
     lua_setiuservalue(L, ud, PAR_ERRORS);
+    lua_pushthread(L);
+    lua_setiuservalue(L, ud, PAR_CALLER);
     p->n = (lua_Integer)lua_rawlen(L, 1);
     p->next = 1;
     p->concurrency = (int)conc;

@@ -20,7 +20,8 @@ struct outcome {
     int finished, status;
     int code;            /* exit code returned by a host chunk (ping), or -1 */
     int err_ref, tb_ref; /* the main task's error value and traceback, in the registry */
-    char where[512];     /* "file:line: " of the innermost Lua frame, for error tables */
+    char where[512];     /* "file:line: " of the script's innermost frame, for error values
+                          * other than strings and ecap errors (those carry their own) */
 };
 
 /* "chunk:123: ..." */
@@ -40,7 +41,6 @@ static void main_done(struct loop *lp, struct task *t, int status, void *ud)
 {
     struct outcome *o = ud;
     lua_State *S = loop_main(lp), *co = t->co;
-    lua_Debug ar;
     o->finished = 1;
     o->status = status;
     if (status == LUA_OK) {
@@ -48,15 +48,10 @@ static void main_done(struct loop *lp, struct task *t, int status, void *ud)
             o->code = (int)lua_tointeger(co, 1);
         return;
     }
-    if (lua_type(co, -1) != LUA_TSTRING) {
-        /* An error table carries no position: take the innermost Lua frame's. */
-        for (int level = 0; lua_getstack(co, level, &ar); level++) {
-            lua_getinfo(co, "Sl", &ar);
-            if (ar.currentline > 0) {
-                snprintf(o->where, sizeof o->where, "%s:%d: ", ar.short_src, ar.currentline);
-                break;
-            }
-        }
+    if (lua_type(co, -1) != LUA_TSTRING && !err_is(co, -1) && err_push_where(S, co)) {
+        /* The script's own error table carries no position: take the script's frame's. */
+        snprintf(o->where, sizeof o->where, "%s: ", lua_tostring(S, -1));
+        lua_pop(S, 1);
     }
     /* error("message", 0) -- a string without a position -- is the script's own word to
      * the operator (a usage text, say): it is shown as it is, without a traceback. */
@@ -256,5 +251,6 @@ int run_ping(const struct run_options *cfg)
         fprintf(stderr, "ecaphost: ping script missing from the build\n");
         return EXIT_SCRIPT;
     }
-    return run_chunk(&quiet, "=ping", f->data, 0, NULL);
+    /* "=[...]": host code, which errors' where skips (lib/errors.h) */
+    return run_chunk(&quiet, "=[ping]", f->data, 0, NULL);
 }

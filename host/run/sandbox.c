@@ -180,6 +180,8 @@ static void freeze(lua_State *L, int idx, const char *name)
             lua_insert(L, -2);
             lua_rawset(L, idx); /* assigning an existing key during traversal is allowed */
         } else {
+            if (lua_type(L, -1) == LUA_TFUNCTION && lua_type(L, -2) == LUA_TSTRING)
+                err_name(L, -1, name, lua_tostring(L, -2)); /* argument errors name it */
             lua_pop(L, 1);
         }
     }

@@ -344,8 +344,8 @@ static void test_bulk(void)
         "numBaselineMonths must be 12..36 (got 1)");
     BAD("validate('bulk', with(" BULK_OK ", {numBaselineMonths = 40}))", "numBaselineMonths",
         "range", "numBaselineMonths must be 12..36 (got 40)");
-    LUA_TRUE("return tostring(E) == 'validation: numBaselineMonths must be 12..36 (got 40)'"
-             " and E.value == 40 and E.kind == 'validation' and E.operation == 'test.op'");
+    LUA_TRUE("return tostring(E) == E.where .. ': validation: numBaselineMonths must be 12..36 (got 40)'"
+             " and E.where:find('^%[string \"R = nil') and E.value == 40 and E.kind == 'validation' and E.operation == 'test.op'");
     OK("validate('bulk', with(" BULK_OK ", {numBaselineMonths = 36}))");
     BAD("validate('bulk', with(" BULK_OK ", {numBaselineMonths = 11}))", "numBaselineMonths", "range", NULL);
     BAD("validate('bulk', with(" BULK_OK ", {numBaselineMonths = 12.5}))", "numBaselineMonths", "type", NULL);
@@ -601,7 +601,7 @@ static void test_bulk_guard(void)
     BAD("prep('cost_avoidance.bulk_update', {filters = {}, numBaselineMonths = 24})", "filters",
         "guard", ALL_MSG("{}"));
     LUA_TRUE("return E.operation == 'cost_avoidance.bulk_update' and type(E.value) == 'table'"
-             " and next(E.value) == nil and tostring(E):find('^validation: filters = {} matches')");
+             " and next(E.value) == nil and tostring(E):find(E.where .. ': validation: filters = {} matches', 1, true)");
     BAD("prep('cost_avoidance.bulk_update', {filters = null, numBaselineMonths = 24})", "filters",
         "guard", ALL_MSG("null"));
     LUA_TRUE("return E.value == null");

@@ -16,7 +16,7 @@ local function catch(f, ...)
   if type(e) ~= "table" then return { ok = false, text = tostring(e) } end
   return { ok = false, kind = e.kind, rule = e.rule, field = e.field, status = e.status,
            method = e.method, path = e.path, message = e.message, operation = e.operation,
-           text = tostring(e) }
+           where = e.where, text = tostring(e) }
 end
 -- An array as decoded: a sequence 1..n, or (empty) marked as a JSON array.
 local function is_array(t)
@@ -249,7 +249,9 @@ describe("bindings", function()
       assert.are.same({ false, "http", 404, "POST", "/api/v3/meterGroup/999/updateUserAutoGroup" },
                       { e404.ok, e404.kind, e404.status, e404.method, e404.path })
       assert.are.equal("meter group 999 not found", e404.message)
-      assert.are.equal("http 404 POST /api/v3/meterGroup/999/updateUserAutoGroup: meter group 999 not found", e404.text)
+      assert.matches("%.lua:3$", e404.where) -- the pcall in catch(), the script's own innermost line
+      assert.are.equal(e404.where .. ": http 404 POST /api/v3/meterGroup/999/updateUserAutoGroup: meter group 999 not found",
+                       e404.text)
       assert.are.same({ "http", 400, "POST", "/api/v3/meterGroup/4/updateUserAutoGroup" },
                       { e400.kind, e400.status, e400.method, e400.path })
       assert.truthy(e400.message:find("manual group", 1, true), e400.message)
@@ -346,7 +348,8 @@ describe("bindings", function()
         assert.is_table(e, c[1])
         assert.is_false(e.ok, c[1] .. ": accepted")
         assert.are.same({ c[1], "validation", c[3], c[4] }, { c[1], e.kind, e.field, e.rule })
-        assert.truthy(e.text:find("^validation: "), e.text)
+        assert.are.equal(e.where .. ": validation: " .. e.message, e.text)
+        assert.matches("%.lua:3$", e.where)
         assert.is_string(e.operation, c[1])
       end
       assert.are.same({}, sim.requests())

@@ -371,6 +371,8 @@ describe("cli: ping", function()
     local r = ecaphost({ "ping", "--base-url", CLOSED })
     T.expect(1, r)
     assert.matches("target:  " .. CLOSED, r.stdout, 1, true)
+    -- the error's text, with no position: ping is host code, not a script
+    assert.matches("status:  failed: network GET /api/v3/meter: ", r.stdout, 1, true)
   end)
 
   it("reports target and status, exit 0 with a good key", function()

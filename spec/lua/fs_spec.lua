@@ -14,12 +14,16 @@ local function run(opts, text, dir)
   return T.run_script(text, opts, { url = "http://127.0.0.1:9", dir = dir })
 end
 
--- Script text: prints "ok <value>" or "err <kind>|<tostring(err)>" for a call.
+-- Script text: prints "ok <value>" or "err <kind>|<tostring(err)>" for a call; the error's
+-- position, when it is the call's line (line 1 of the script), reads "@1: ".
 local function probe(call)
   return [[
 local ok, e = pcall(function() return ]] .. call .. [[ end)
+local here = arg[0] .. ":1: "
 if ok then print("ok " .. tostring(e)) else
-  print("err " .. tostring(type(e) == "table" and e.kind) .. "|" .. tostring(e)) end
+  local text = tostring(e)
+  if text:sub(1, #here) == here then text = "@1: " .. text:sub(#here + 1) end
+  print("err " .. tostring(type(e) == "table" and e.kind) .. "|" .. text) end
 ]]
 end
 
@@ -70,7 +74,7 @@ describe("fs grants", function()
 
   it("refuses a file outside the grant, by name", function()
     local r = T.expect(0, run({ "--allow-read", inside }, probe("fs.read('/etc/passwd')")))
-    assert.are.equal("err sandbox|sandbox: fs.read: /etc/passwd is outside the granted " ..
+    assert.are.equal("err sandbox|@1: sandbox: fs.read: /etc/passwd is outside the granted " ..
       "directories (--allow-read)\n", r.stdout)
   end)
 
@@ -106,7 +110,7 @@ describe("fs grants", function()
 
   it("reports a missing file inside the grant as an io error", function()
     local r = T.expect(0, run({ "--allow-read", inside }, probe(string.format("fs.read(%q)", inside .. "/nope.csv"))))
-    assert.matches("^err io|io: fs.read: .*/in/nope.csv: No such file or directory", r.stdout)
+    assert.matches("^err io|@1: io: fs.read: .*/in/nope.csv: No such file or directory", r.stdout)
   end)
 
   it("refuses writing with only a read grant", function()
@@ -307,7 +311,7 @@ describe("csv.rows", function()
     local path = inside .. "/bad.csv"
     T.write(path, "a,b\n1,2\n3\n")
     local r = T.expect(0, run({ "--allow-read", inside }, probe(string.format("csv.rows(%q)", path))))
-    assert.matches("err csv|csv: " .. path:gsub("%p", "%%%0") .. ": line 3: 1 field, header has 2",
+    assert.matches("err csv|@1: csv: " .. path:gsub("%p", "%%%0") .. ": line 3: 1 field, header has 2",
       r.stdout)
   end)
 

@@ -20,7 +20,8 @@ local function out(text, host_opts, env_over)
 end
 
 -- Script text that makes one call in pcall and prints the error's fields, one per line
--- ("ok" if it succeeded), then tostring(err) on the last line.
+-- ("ok" if it succeeded), then tostring(err) on the last line. The call's own position
+-- (line 1 of the script) reads "@1", in where and in tostring.
 local function probe(call)
   return [[
     local okr, e = pcall(function() return ]] .. call .. [[ end)
@@ -31,7 +32,11 @@ local function probe(call)
     end
     print("body=" .. type(e.body) .. ":" .. (type(e.body) == "string" and e.body or
       type(e.body) == "table" and tostring(e.body.message) or ""))
-    print("tostring=" .. tostring(e))
+    local here = arg[0] .. ":1"
+    print("where=" .. (e.where == here and "@1" or tostring(e.where)))
+    local text = tostring(e)
+    if text:sub(1, #here + 2) == here .. ": " then text = "@1: " .. text:sub(#here + 3) end
+    print("tostring=" .. text)
   ]]
 end
 
@@ -191,7 +196,8 @@ describe("request: errors", function()
     assert.are.equal("/api/v3/meter/999999", f.path)
     assert.are.equal("meter 999999 not found", f.message)
     assert.are.equal("table:meter 999999 not found", f.body)
-    assert.are.equal("http 404 GET /api/v3/meter/999999: meter 999999 not found", f.tostring)
+    assert.are.equal("@1", f.where)
+    assert.are.equal("@1: http 404 GET /api/v3/meter/999999: meter 999999 not found", f.tostring)
   end)
 
   it("raises kind=network for a closed port", function()
@@ -199,7 +205,7 @@ describe("request: errors", function()
     assert.are.equal("network", f.kind)
     assert.are.equal("GET", f.method)
     assert.are.equal("/api/v3/meter/1", f.path)
-    assert.matches("^network GET /api/v3/meter/1: .+", f.tostring)
+    assert.matches("^@1: network GET /api/v3/meter/1: .+", f.tostring)
   end)
 
   it("raises kind=timeout after --http-timeout when the server hangs", function()
@@ -232,7 +238,7 @@ describe("request: errors", function()
     assert.are.equal("502", f.status)
     assert.matches("^string:<!DOCTYPE html>", f.body)
     assert.matches("<h1>502 Error</h1>", got, 1, true)
-    assert.are.equal("http 502 GET /api/v3/meter/1: bad gateway", f.tostring)
+    assert.are.equal("@1: http 502 GET /api/v3/meter/1: bad gateway", f.tostring)
   end)
 
   it("raises an http error with retry_after for a 503 with Retry-After", function()

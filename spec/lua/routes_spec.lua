@@ -14,7 +14,8 @@ describe("ecaphost routes", function()
   it("lists every binding with method, route, provenance and description", function()
     local r = T.expect(0, T.run({ "routes" }))
     for _, name in ipairs { "meter_groups.refresh", "account_meters.edit", "cost_avoidance.bulk_update",
-                            "meters.apply_release", "meters.convert_to_esa_calculated" } do
+                            "cost_avoidance.count", "files.upload", "meters.apply_release",
+                            "meters.convert_to_esa_calculated" } do
       assert.matches(name, r.stdout, 1, true)
     end
     assert.matches("PUT  /api/v3/accountmeter/{accountMeterId}", r.stdout, 1, true)
@@ -25,7 +26,7 @@ describe("ecaphost routes", function()
   it("--json gives one array with the same facts", function()
     local r = T.expect(0, T.run({ "routes", "--json" }))
     local list = cjson.decode(r.stdout)
-    assert.are.equal(5, #list)
+    assert.are.equal(7, #list)
     local byname = {}
     for _, e in ipairs(list) do byname[e.name] = e end
     assert.are.same({ name = "cost_avoidance.bulk_update", method = "PUT", path = "/api/v3/savings/settings",

@@ -26,6 +26,12 @@ local function run(host, script, args)
 end
 
 local function has(text, s) assert.truthy(text:find(s, 1, true), "expected " .. s .. " in:\n" .. text) end
+-- before .. "<path of script>:<line>: " .. after: an error's text, where it names the script's line.
+local function has_at(text, before, script, after)
+  local function esc(x) return (x:gsub("%p", "%%%0")) end
+  local pat = esc(before) .. "%S*" .. esc(script) .. ":%d+: " .. esc(after)
+  assert.truthy(text:find(pat), "expected " .. before .. "<" .. script .. ":line>: " .. after .. " in:\n" .. text)
+end
 local function lacks(text, s) assert.falsy(text:find(s, 1, true), "unexpected " .. s .. " in:\n" .. text) end
 
 describe("workflows", function()
@@ -49,18 +55,19 @@ describe("workflows", function()
       T.expect(0, r)
       local lines = {}
       for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
-      assert.are.equal(7, #lines, r.stdout)
+      assert.are.equal(8, #lines, r.stdout)
       assert.are.equal("convert_refresh_update: simulator demo, ids read from the API", lines[1])
       has(lines[2], "step 1: meter 5 E-HQ-CALC")
       has(lines[2], "formula {1} + {2} over ESA meters 1 E-HQ-MAIN, 2 E-HQ-HVAC")
       has(lines[2], "user-defined auto groups 6,7,8; meter group filter field 1")
       has(lines[3], "step 2: converted meter 5 E-HQ-CALC: isEsaCalculatedMeter=true")
       has(lines[4], "step 3: refreshed 3 groups; meter 5 E-HQ-CALC is in 6 ESA-CALCULATED")
-      has(lines[5], "step 4: cost-avoidance task 1 (")
-      has(lines[5], "for group 6: 1 meter, status ")
-      has(lines[6], "step 5: task 1 Completed at ")
-      has(lines[6], "baseline 1 ok / 0 warnings / 0 errors of 1 meter; savings 1 ok")
-      assert.are.equal("done", lines[7])
+      assert.are.equal("step 4: the update will touch 1 meter", lines[5]) -- cost_avoidance.count
+      has(lines[6], "step 4: cost-avoidance task 1 (")
+      has(lines[6], "for group 6: 1 meter, status ")
+      has(lines[7], "step 5: task 1 Completed at ")
+      has(lines[7], "baseline 1 ok / 0 warnings / 0 errors of 1 meter; savings 1 ok")
+      assert.are.equal("done", lines[8])
     end)
 
     it("refuses to run without explicit ids when not talking to --sim: usage, nothing sent", function()
@@ -111,7 +118,8 @@ describe("workflows", function()
       sim.clear_requests()
       local again = run({ "--base-url", sim.url }, CONVERT, args)
       assert.are.equal(1, again.code)
-      has(again.stdout, "step 2 failed: http 400 POST /api/v202510/meter/6/esaCalculatedMeter: ")
+      has_at(again.stdout, "step 2 failed: ", "convert_refresh_update.lua",
+             "http 400 POST /api/v202510/meter/6/esaCalculatedMeter: ")
       has(again.stdout, "already has ESA channels")
       lacks(again.stdout, "step 3")
       assert.are.equal(0, sent("POST", "/api/v3/meterGroup/"))
@@ -144,8 +152,8 @@ describe("workflows", function()
       local lines = {}
       for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
       assert.are.equal(5, #lines, text)
-      assert.are.equal("meterId,accountNumber,nameOnBill,serviceAddress,result,status,message", lines[1])
-      has(lines[2], '7,200173450001,Warehouse 7 LLC,"7 Depot Lane, Lancaster, PA 17601",ok,Pending,submitted ')
+      assert.are.equal("meterId,accountNumber,nameOnBill,serviceAddress,releaseFile,fileReference,result,status,message", lines[1])
+      has(lines[2], '7,200173450001,Warehouse 7 LLC,"7 Depot Lane, Lancaster, PA 17601",,,ok,Pending,submitted ')
     end)
 
     it("uses the example CSV next to the script under --sim without arguments", function()
@@ -163,9 +171,11 @@ describe("workflows", function()
       local r = run({ "--base-url", sim.url, "--allow-write", dir }, RELEASES, { input, out, "--concurrency", "2" })
       assert.are.equal(1, r.code, r.stderr)
       has(r.stdout, "row 1 meter 7: ok: Pending")
-      has(r.stdout, 'row 2 meter 9: error: validation: accountNumber must be 12 digits starting with 2 (got "2123-4567")')
-      has(r.stdout, "row 3 meter 1: error: http 400 POST /api/v202203/utilityPlatform/meter/1/release: ")
-      has(r.stdout, 'row 4 meter x: error: validation: meterId must be an integer (got "x")')
+      has_at(r.stdout, "row 2 meter 9: error: ", "apply_releases.lua",
+             'validation: accountNumber must be 12 digits starting with 2 (got "2123-4567")')
+      has_at(r.stdout, "row 3 meter 1: error: ", "apply_releases.lua",
+             "http 400 POST /api/v202203/utilityPlatform/meter/1/release: ")
+      has_at(r.stdout, "row 4 meter x: error: ", "apply_releases.lua", 'validation: meterId must be an integer (got "x")')
       has(r.stdout, "row 5 meter 10: ok: Pending")
       has(r.stdout, "2 ok, 3 failed")
       has(r.stderr, "apply_releases: 3 of 5 rows failed")
@@ -176,8 +186,9 @@ describe("workflows", function()
       assert.are.same({ "/api/v202203/utilityPlatform/meter/1/release", "/api/v202203/utilityPlatform/meter/10/release",
                         "/api/v202203/utilityPlatform/meter/7/release" }, paths)
       local text = T.read(out)
-      has(text, '9,2123-4567,C,D,error,,"validation: accountNumber must be 12 digits starting with 2 (got ""2123-4567"")"\n')
-      has(text, "10,212345678904,I,J,ok,Pending,submitted ")
+      has_at(text, '9,2123-4567,C,D,,,error,,"', "apply_releases.lua",
+             'validation: accountNumber must be 12 digits starting with 2 (got ""2123-4567"")"\n')
+      has(text, "10,212345678904,I,J,,,ok,Pending,submitted ")
     end)
 
     it("needs a CSV argument outside --sim, and --allow-write for an output path", function()
@@ -210,7 +221,8 @@ describe("workflows", function()
                     { "--meter", "1", "--account-meter", "2", "--end-date", "2025-10-31", "--delete-bills" })
       assert.are.equal(1, r.code)
       has(r.stdout, "WHOLE bills, other meters' lines included; it cannot be undone")
-      has(r.stdout, "step 2 failed: validation: deleteBills=true deletes whole bills, other meters' lines included: "
+      has_at(r.stdout, "step 2 failed: ", "end_account_meter.lua",
+        "validation: deleteBills=true deletes whole bills, other meters' lines included: "
         .. "pass confirm = \"delete bills\" in the options table, or run with --allow-destructive")
       has(r.stdout, "run again with --delete-bills --yes-delete-bills")
       local reqs = sim.requests()

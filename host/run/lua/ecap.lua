@@ -6,6 +6,13 @@ local new_error, now, is_null, progress = private.error, private.now, private.is
 local type, tostring, ipairs, select = type, tostring, ipairs, select
 local math_type, format, concat = math.type, string.format, table.concat
 
+-- A bad argument, as the host's C functions report it: kind "argument", naming the function.
+local function check_arg(fname, n, v, expected, optional)
+  if type(v) == expected or optional and v == nil then return end
+  error(new_error("argument", format("bad argument #%d to '%s' (%s expected, got %s)",
+    n, fname, expected, type(v))), 3)
+end
+
 local function check_id(fname, v, what)
   if math_type(v) == "float" and v == math.floor(v) then v = math.tointeger(v) end
   if math_type(v) ~= "integer" or v < 1 or v > 2147483647 then
@@ -18,9 +25,7 @@ end
 -- ecap.filter{ {"meterCode", "like", "ELEC%"}, {"active", "equals", true} }
 --   -> "meterCode like 'ELEC%' and active equals 'true'"
 function ecap.filter(clauses)
-  if type(clauses) ~= "table" then
-    error(new_error("validation", "ecap.filter: expected a list of {field, operator, value}"), 2)
-  end
+  check_arg("ecap.filter", 1, clauses, "table")
   local parts = {}
   for i, c in ipairs(clauses) do
     if type(c) ~= "table" then
@@ -52,9 +57,11 @@ end
 
 -- for record in ecap.pages("/api/v3/meter", {query = {filter = ...}, pageSize = 500}) do ... end
 function ecap.pages(path, opts)
+  check_arg("ecap.pages", 1, path, "string")
+  check_arg("ecap.pages", 2, opts, "table", true)
   opts = opts or {}
-  if type(path) ~= "string" then
-    error(new_error("validation", "ecap.pages: path must be a string"), 2)
+  if opts.query ~= nil and type(opts.query) ~= "table" then
+    error(new_error("validation", "ecap.pages: opts.query must be a table"), 2)
   end
   local size = opts.pageSize or 250
   if math_type(size) ~= "integer" or size < 1 or size > 1000 then
@@ -105,6 +112,7 @@ ecap.cost_avoidance = ecap.cost_avoidance or {}
 
 -- ecap.cost_avoidance.wait(task_or_id [, {timeout = 600, interval = 2}]) -> the finished task
 function ecap.cost_avoidance.wait(task, opts)
+  check_arg("ecap.cost_avoidance.wait", 2, opts, "table", true)
   opts = opts or {}
   local id = task
   if type(task) == "table" then id = task.costAvoidanceTaskId end

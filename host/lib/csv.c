@@ -1,7 +1,8 @@
 /* The csv module: RFC 4180 reading and writing for scripts' inputs and reports.
  *
  *   csv.parse(text [, {header=true, sep=","}]) -> rows, header
- *   csv.rows(path [, opts])                     -> iterator over the rows of a file (fs rules)
+ *   csv.rows(path [, opts])                     -> iterator over the rows of a file (fs rules,
+ *                                                  streamed: memory stays flat)
  *   csv.encode(rows [, header [, {sep=",", eol="\n"}]]) -> text
  *
  * Reading: fields separated by sep, records ended by CR LF, LF or a lone CR; a field in double
@@ -14,14 +15,18 @@
  * Errors are tables of kind "csv" whose message names the line: "line 4: unterminated quoted
  * field" (tostring: "a.lua:3: csv: line 4: unterminated quoted field"). Bad arguments and options
  * are "argument" errors. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
 #include "errors.h"
 #include "libs.h"
+#include "limits.h"
 
 struct parser {
     const char *s;
@@ -260,37 +265,235 @@ static int csv_parse(lua_State *L)
     return parse(L, s, n, &o, NULL);
 }
 
-static int rows_iter(lua_State *L)
+/* ---- csv.rows: a file, streamed ----------------------------------------------------------
+ *
+ * The file is opened through fs (granted directories, beneath the grant) and read in chunks;
+ * only the unconsumed tail of the last chunk and the record being parsed are held, so memory
+ * stays flat whatever the file's size. A record is parsed once it is known to be complete
+ * (record_end), with the same parser as csv.parse. The file is read twice: a first pass checks
+ * every record (so a malformed file fails at the csv.rows call, before any row is used), the
+ * second returns the rows. */
+
+#define CSV_CHUNK 65536
+#define STREAM_MT "ecap.csv.stream"
+#define NEED_MORE ((size_t)-1)
+
+struct stream {
+    int fd;
+    char *buf;          /* bytes read and not yet consumed: buf[pos..len) */
+    size_t cap, len, pos;
+    int eof;
+    long line;          /* physical line of buf[pos] */
+    struct limits *lim; /* the buffer is charged to the run's memory budget */
+};
+
+static int stream_gc(lua_State *L)
 {
-    lua_Integer i = lua_tointeger(L, lua_upvalueindex(2)) + 1;
-    if (lua_rawgeti(L, lua_upvalueindex(1), i) == LUA_TNIL)
-        return 1;
-    lua_pushinteger(L, i);
-    lua_replace(L, lua_upvalueindex(2));
+    struct stream *st = lua_touserdata(L, 1);
+    if (st->buf) {
+        limits_release(st->lim, st->cap);
+        free(st->buf);
+        st->buf = NULL;
+    }
+    return 0;
+}
+
+/* Where the record starting at s[i] ends (just past its line end), with leading empty lines
+ * part of it; NEED_MORE when the bytes so far cannot tell. At the end of the file the record
+ * ends with the text (an unterminated quote is then the parser's error to report). */
+static size_t record_end(const char *s, size_t n, size_t i, char sep, int eof)
+{
+    int field_start = 1, quoted = 0;
+    while (i < n && is_eol(s[i]))
+        i++;
+    for (; i < n; i++) {
+        char c = s[i];
+        if (quoted) {
+            if (c == '"') {
+                if (i + 1 >= n && !eof)
+                    return NEED_MORE; /* "" (an escaped quote) or the closing one? */
+                if (i + 1 < n && s[i + 1] == '"')
+                    i++;
+                else
+                    quoted = 0;
+            }
+            continue;
+        }
+        if (field_start && c == '"') {
+            quoted = 1;
+            field_start = 0;
+        } else if (c == sep) {
+            field_start = 1;
+        } else if (c == '\n') {
+            return i + 1;
+        } else if (c == '\r') {
+            if (i + 1 >= n)
+                return eof ? n : NEED_MORE; /* CR LF split across reads? */
+            return s[i + 1] == '\n' ? i + 2 : i + 1;
+        } else {
+            field_start = 0;
+        }
+    }
+    return eof ? n : NEED_MORE;
+}
+
+/* Reads the next chunk after moving the unconsumed tail to the front (the buffer doubles when
+ * a record is longer than it). Raises on a read error or past the memory limit. */
+static void refill(lua_State *L, struct stream *st, const char *path)
+{
+    ssize_t got;
+    if (st->pos > 0) {
+        memmove(st->buf, st->buf + st->pos, st->len - st->pos);
+        st->len -= st->pos;
+        st->pos = 0;
+    }
+    if (st->cap - st->len < CSV_CHUNK) {
+        size_t cap = st->cap ? st->cap * 2 : CSV_CHUNK * 2;
+        char *nb;
+        if (limits_charge(st->lim, cap - st->cap))
+            err_raise(L, "csv", "%s: line %d: record too large for the memory limit (--max-memory)",
+                      path, (int)st->line);
+        if (!(nb = realloc(st->buf, cap))) {
+            limits_release(st->lim, cap - st->cap);
+            luaL_error(L, "not enough memory");
+        }
+        st->buf = nb;
+        st->cap = cap;
+    }
+    do
+        got = read(st->fd, st->buf + st->len, st->cap - st->len);
+    while (got < 0 && errno == EINTR);
+    if (got < 0)
+        err_raise(L, "io", "csv.rows: %s: %s", path, strerror(errno));
+    if (got == 0)
+        st->eof = 1;
+    st->len += (size_t)got;
+}
+
+/* Pushes the next record of the stream as an array table, or returns 0 at the end of the file
+ * (pushing nothing). *line gets the line it starts on. */
+static int next_record(lua_State *L, struct stream *st, const struct opts *o, const char *path,
+                       long *line)
+{
+    size_t end;
+    struct parser p;
+    while ((end = record_end(st->buf, st->len, st->pos, o->sep, st->eof)) == NEED_MORE)
+        refill(L, st, path);
+    p = (struct parser){st->buf, end, st->pos, st->line, o->sep, path};
+    if (!read_record(L, &p, line)) {
+        st->pos = end;
+        st->line = p.line;
+        return 0;
+    }
+    st->pos = p.i;
+    st->line = p.line;
     return 1;
 }
 
-/* csv.rows(path [, opts]) -> iterator over the rows of the file (read with fs.read, so under
- * the same grants). Upvalue 1 is fs.read. */
+/* Reads the header record (an array of names, checked) or an empty one. */
+static void read_header(lua_State *L, struct stream *st, const struct opts *o, const char *path)
+{
+    struct parser p = {NULL, 0, 0, 0, o->sep, path};
+    long line = 1;
+    if (!next_record(L, st, o, path, &line))
+        lua_newtable(L);
+    check_header(L, &p, lua_gettop(L), line);
+}
+
+/* Starts (or restarts) the stream at the beginning of the file, past a UTF-8 BOM. */
+static void rewind_stream(lua_State *L, struct stream *st, const char *path)
+{
+    if (lseek(st->fd, 0, SEEK_SET) != 0)
+        err_raise(L, "io", "csv.rows: %s: %s", path, strerror(errno));
+    st->len = st->pos = 0;
+    st->eof = 0;
+    st->line = 1;
+    while (st->len < 3 && !st->eof)
+        refill(L, st, path);
+    if (st->len >= 3 && memcmp(st->buf, "\xEF\xBB\xBF", 3) == 0)
+        st->pos = 3;
+}
+
+/* Upvalues of the iterator: 1 stream, 2 header (or false), 3 path, 4 sep, 5 the fs handle. */
+static int rows_iter(lua_State *L)
+{
+    struct stream *st = lua_touserdata(L, lua_upvalueindex(1));
+    const char *path = lua_tostring(L, lua_upvalueindex(3));
+    struct opts o = {lua_toboolean(L, lua_upvalueindex(2)), *lua_tostring(L, lua_upvalueindex(4)), "\n"};
+    long line;
+    if (!st->buf || !next_record(L, st, &o, path, &line))
+        return 0;
+    if (o.header) {
+        struct parser p = {NULL, 0, 0, 0, o.sep, path};
+        lua_Integer ncols = (lua_Integer)lua_rawlen(L, lua_upvalueindex(2));
+        lua_Integer k = (lua_Integer)lua_rawlen(L, -1);
+        if (k != ncols) /* cannot happen after the check, unless the file changed since */
+            csv_fail(L, &p, line, "%lld field%s, header has %lld", (long long)k, k == 1 ? "" : "s",
+                     (long long)ncols);
+        key_record(L, lua_upvalueindex(2), ncols);
+    }
+    return 1;
+}
+
+/* csv.rows(path [, opts]) -> iterator, nil, nil, closing value: the rows of the file, one at a
+ * time (a generic for closes the file when the loop ends; otherwise the collector does). */
 static int csv_rows(lua_State *L)
 {
-    const char *path = err_checkstring(L, 1);
     struct opts o;
-    size_t n;
-    const char *s;
+    struct stream *st;
+    long long size;
+    long line;
+    int sti, hdr, fh;
+    const char *path;
+    err_checkstring(L, 1);
     read_opts(L, 2, &o);
     lua_settop(L, 2);
-    lua_pushvalue(L, lua_upvalueindex(1));
+    path = lua_tostring(L, 1);
+    st = lua_newuserdatauv(L, sizeof *st, 0); /* before the file: this allocation may fail */
+    memset(st, 0, sizeof *st);
+    st->lim = limits_of(L);
+    if (luaL_newmetatable(L, STREAM_MT)) {
+        lua_pushcfunction(L, stream_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_setmetatable(L, -2);
+    sti = lua_gettop(L);
+    st->fd = fs_open_granted(L, "csv.rows", 1, &size);
+    fh = lua_gettop(L);
+    /* pass 1: every record checked, none kept */
+    rewind_stream(L, st, path);
+    if (o.header) {
+        read_header(L, st, &o, path);
+        hdr = lua_gettop(L);
+        while (next_record(L, st, &o, path, &line)) {
+            lua_Integer k = (lua_Integer)lua_rawlen(L, -1), ncols = (lua_Integer)lua_rawlen(L, hdr);
+            if (k != ncols) {
+                struct parser p = {NULL, 0, 0, 0, o.sep, path};
+                csv_fail(L, &p, line, "%lld field%s, header has %lld", (long long)k,
+                         k == 1 ? "" : "s", (long long)ncols);
+            }
+            lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    } else {
+        while (next_record(L, st, &o, path, &line))
+            lua_pop(L, 1);
+    }
+    /* pass 2, lazily: the iterator */
+    rewind_stream(L, st, path);
+    lua_pushvalue(L, sti);
+    if (o.header)
+        read_header(L, st, &o, path);
+    else
+        lua_pushboolean(L, 0);
     lua_pushvalue(L, 1);
-    lua_call(L, 1, 1);
-    s = lua_tolstring(L, 3, &n);
-    if (!s)
-        return err_raise(L, "csv", "csv.rows: fs.read returned no text");
-    parse(L, s, n, &o, path);
-    lua_settop(L, 4);
-    lua_pushinteger(L, 0);
-    lua_pushcclosure(L, rows_iter, 2);
-    return 1;
+    lua_pushlstring(L, &o.sep, 1);
+    lua_pushvalue(L, fh);
+    lua_pushcclosure(L, rows_iter, 5);
+    lua_pushnil(L);
+    lua_pushnil(L);
+    lua_pushvalue(L, fh); /* the closing value of a generic for */
+    return 4;
 }
 
 /* ---- encode ------------------------------------------------------------------------------- */
@@ -431,11 +634,6 @@ static const luaL_Reg csv_funcs[] = {
 
 int csv_open(lua_State *L)
 {
-    luaL_newlibtable(L, csv_funcs);
-    lua_pushcfunction(L, fs_open);
-    lua_call(L, 0, 1);
-    lua_getfield(L, -1, "read");
-    lua_remove(L, -2);
-    luaL_setfuncs(L, csv_funcs, 1); /* every function gets fs.read; only rows uses it */
+    luaL_newlib(L, csv_funcs);
     return 1;
 }

@@ -315,6 +315,72 @@ describe("csv.rows", function()
       r.stdout)
   end)
 
+  it("streams: 200,000 rows (16 MB) count under --max-memory 32", function()
+    local path = inside .. "/big.csv"
+    local f = assert(io.open(path, "wb"))
+    f:write("meterId,accountNumber,nameOnBill,serviceAddress\n")
+    for i = 0, 199999 do
+      f:write(string.format('%d,2001734%05d,"Name, %d","%d Main Street\nSuite %d, Lancaster, PA 17601"\n',
+        i % 20 + 1, i, i, i, i % 7))
+    end
+    f:close()
+    local r = T.expect(0, run({ "--allow-read", inside, "--max-memory", "32" }, string.format([[
+      local n, last = 0
+      for row in csv.rows(%q) do n = n + 1; last = row end
+      print(n, last.nameOnBill, (last.serviceAddress:gsub("\n", "|")))]], path)))
+    assert.are.equal("200000\tName, 199999\t199999 Main Street|Suite 2, Lancaster, PA 17601\n", r.stdout)
+    os.remove(path)
+  end)
+
+  it("reads records that straddle its read chunks exactly as csv.parse reads the whole text", function()
+    -- quoted fields with CR LF, doubled quotes and separators, at every offset around the
+    -- 64 KiB chunk boundaries; an unquoted CR LF split across a boundary too
+    local path = inside .. "/chunks.csv"
+    local parts, size = { "a,b,c\r\n" }, 7
+    local i = 0
+    while size < 3 * 65536 + 5000 do
+      i = i + 1
+      local rec = string.format('%d,"x%s\r\ny ""q"", z",%s\r\n', i, string.rep("w", i % 97), string.rep("v", (i * 7) % 13))
+      parts[#parts + 1] = rec
+      size = size + #rec
+    end
+    T.write(path, table.concat(parts))
+    local r = T.expect(0, run({ "--allow-read", inside }, string.format([[
+      local whole = csv.parse(fs.read(%q))
+      local n = 0
+      for row in csv.rows(%q) do
+        n = n + 1
+        local w = whole[n]
+        if not w or w.a ~= row.a or w.b ~= row.b or w.c ~= row.c then error("row " .. n .. " differs") end
+      end
+      print(n == #whole, n)]], path, path)))
+    assert.matches("^true\t%d+\n$", r.stdout)
+  end)
+
+  it("fails at the call, before any row, when a later record is malformed", function()
+    local path = inside .. "/late.csv"
+    local lines = { "a,b" }
+    for i = 1, 5000 do lines[#lines + 1] = i .. ",x" end
+    lines[#lines + 1] = "5001"
+    T.write(path, table.concat(lines, "\n") .. "\n")
+    local r = T.expect(0, run({ "--allow-read", inside }, string.format([[
+      local seen = 0
+      local ok, e = pcall(function() for _ in csv.rows(%q) do seen = seen + 1 end end)
+      print(ok, seen, e.kind, e.line)]], path)))
+    assert.are.equal("false\t0\tcsv\t5002\n", r.stdout)
+  end)
+
+  it("closes the file when a generic for is left early", function()
+    local path = inside .. "/early.csv"
+    T.write(path, "a\n1\n2\n3\n")
+    local r = T.expect(0, run({ "--allow-read", inside }, string.format([[
+      for row in csv.rows(%q) do if row.a == "2" then break end end
+      local n = 0
+      for _ in csv.rows(%q) do n = n + 1 end
+      print(n)]], path, path)))
+    assert.are.equal("3\n", r.stdout)
+  end)
+
   it("writes a report that reads back the same", function()
     local path = outdir .. "/report.csv"
     local r = T.expect(0, run({ "--allow-write", outdir }, string.format([[

@@ -43,8 +43,9 @@ static const char usage[] =
     "                          a bulk update with empty filters)\n"
     "  -q, --quiet             no banner, no progress, no log.info\n"
     "\n"
-    "Exit codes: 0 success, 1 script error, 2 usage error, 3 configuration error,\n"
-    "            4 time limit, 5 memory limit, 130 SIGINT, 143 SIGTERM.\n";
+    "Exit codes: 0 success, 1 script error, 2 usage error, 3 configuration error (also an\n"
+    "            uncaught HTTP 401/403: the key was refused), 4 time limit, 5 memory limit,\n"
+    "            130 SIGINT, 143 SIGTERM.\n";
 
 enum opt_kind { O_FLAG, O_VALUE };
 

@@ -1,7 +1,9 @@
 /* The sandbox: what a script can reach, as data (allow-lists below), and nothing else. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -12,6 +14,8 @@
 #include "host.h"
 #include "lib/json.h"
 #include "lib/libs.h"
+#include "lib/limits.h"
+#include "lib/regfile.h"
 #include "net/loop.h"
 #include "sandbox.h"
 
@@ -289,11 +293,9 @@ static int sb_require(lua_State *L)
     for (int i = 0; i < cfg->n_lib_dirs; i++)
         dirs[ndirs++] = cfg->lib_dirs[i];
     for (int i = 0; i < ndirs; i++) {
-        FILE *f;
         snprintf(path, sizeof path, "%s/%s", dirs[i], rel);
-        if (!(f = fopen(path, "r")))
+        if (access(path, F_OK) != 0) /* not opened here: a FIFO is refused by sandbox_loadfile */
             continue;
-        fclose(f);
         if (sandbox_loadfile(L, path) != LUA_OK)
             return lua_error(L);
         lua_pushlightuserdata(L, (void *)&HOST_KEY); /* marks "loading" */
@@ -439,9 +441,70 @@ static int set_env(lua_State *L)
     return LUA_OK;
 }
 
+/* Feeds a script file to lua_load as luaL_loadfile would (a UTF-8 BOM and a first line
+ * starting with '#' are skipped, its newline kept so line numbers stay right), and ends the
+ * chunk early when a limit is hit while reading: the caller then reports the limit. */
+struct reader {
+    FILE *f;
+    size_t pos, len;
+    int started;
+    char buf[4096];
+};
+
+static void skip_header(struct reader *r)
+{
+    char *nl;
+    if (r->len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0)
+        r->pos = 3;
+    if (r->pos >= r->len || r->buf[r->pos] != '#')
+        return;
+    while (!(nl = memchr(r->buf + r->pos, '\n', r->len - r->pos))) {
+        r->pos = 0;
+        if (!(r->len = fread(r->buf, 1, sizeof r->buf, r->f)))
+            return;
+    }
+    r->pos = (size_t)(nl - r->buf);
+}
+
+static const char *read_chunk(lua_State *L, void *ud, size_t *size)
+{
+    struct reader *r = ud;
+    const char *p = r->buf + r->pos;
+    *size = 0;
+    if (limits_poll(limits_of(L)) != STOP_NONE)
+        return NULL;
+    if (r->pos >= r->len) {
+        r->pos = 0;
+        r->len = fread(r->buf, 1, sizeof r->buf, r->f);
+        p = r->buf;
+    }
+    if (!r->started) {
+        r->started = 1;
+        skip_header(r);
+        p = r->buf + r->pos;
+    }
+    *size = r->len - r->pos;
+    r->pos = r->len;
+    return *size ? p : NULL;
+}
+
 int sandbox_loadfile(lua_State *L, const char *path)
 {
-    int rc = luaL_loadfilex(L, path, "t");
+    struct reader r = {NULL, 0, 0, 0, {0}};
+    int rc;
+    if (!(r.f = regfile_open(path))) {
+        lua_pushfstring(L, "cannot open %s: %s", path, regfile_why(errno));
+        return LUA_ERRFILE;
+    }
+    lua_pushfstring(L, "@%s", path);
+    rc = lua_load(L, read_chunk, &r, lua_tostring(L, -1), "t");
+    lua_remove(L, -2);
+    if (ferror(r.f) && rc != LUA_ERRMEM) {
+        lua_pop(L, 1);
+        lua_pushfstring(L, "cannot read %s", path);
+        rc = LUA_ERRFILE;
+    }
+    fclose(r.f);
     return rc == LUA_OK ? set_env(L) : rc;
 }
 

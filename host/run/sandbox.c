@@ -159,6 +159,76 @@ static int ro_newindex(lua_State *L)
                       luaL_tolstring(L, 2, NULL));
 }
 
+/* The host's own modules read strictly: a field that does not exist is a typo, and an error
+ * naming it (with the nearest existing name) beats "attempt to index a nil value" further on.
+ * The standard libraries stay lenient: portable code probes them (`if table.move then`). */
+static const char *const strict_roots[] = {"ecap", "json", "log", "fs", "csv", NULL};
+
+static int strict_reads(const char *name)
+{
+    for (const char *const *r = strict_roots; *r; r++) {
+        size_t n = strlen(*r);
+        if (strncmp(name, *r, n) == 0 && (name[n] == 0 || name[n] == '.'))
+            return 1;
+    }
+    return 0;
+}
+
+#define NAME_MAX_SHOWN 64 /* bytes of a missing field's name shown and compared */
+
+/* Edit distance (insertions, deletions, substitutions) of a and b, both < NAME_MAX_SHOWN. */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    size_t row[NAME_MAX_SHOWN + 1];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+/* __index of a strict proxy (upvalues: the real table, its name): the field, or an error
+ * "ecap has no field 'meter' (did you mean 'meters'?)". */
+static int ro_index_strict(lua_State *L)
+{
+    char key[NAME_MAX_SHOWN + 1] = "", best[NAME_MAX_SHOWN + 1] = "";
+    size_t klen = 0, best_d = (size_t)-1;
+    lua_settop(L, 2);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+        return 1;
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return err_raise(L, "script", "%s has no field of type %s", lua_tostring(L, lua_upvalueindex(2)),
+                         luaL_typename(L, 2));
+    klen = lua_rawlen(L, 2);
+    snprintf(key, sizeof key, "%s", lua_tostring(L, 2));
+    for (lua_pushnil(L); klen < NAME_MAX_SHOWN && lua_next(L, lua_upvalueindex(1)); lua_pop(L, 1)) {
+        size_t n, d;
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &n) : NULL;
+        if (k && n < NAME_MAX_SHOWN && (d = edit_distance(key, klen, k, n)) < best_d) {
+            best_d = d;
+            snprintf(best, sizeof best, "%s", k);
+        }
+    }
+    /* close enough to be a typo: one edit, two in a longer name */
+    if (best_d <= (klen > 5 ? 2u : 1u) && best_d < klen)
+        return err_raise(L, "script", "%s has no field '%s%s' (did you mean '%s'?)",
+                         lua_tostring(L, lua_upvalueindex(2)), key, klen >= NAME_MAX_SHOWN ? "..." : "", best);
+    return err_raise(L, "script", "%s has no field '%s%s'", lua_tostring(L, lua_upvalueindex(2)), key,
+                     klen >= NAME_MAX_SHOWN ? "..." : "");
+}
+
 /* pairs(proxy) walks the real table without handing it out: the iterator holds it as an
  * upvalue, and the state it returns is the proxy. */
 static int ro_next(lua_State *L)
@@ -206,6 +276,10 @@ static void freeze(lua_State *L, int idx, const char *name)
     lua_newtable(L); /* proxy */
     lua_createtable(L, 0, 5);
     lua_pushvalue(L, idx);
+    if (strict_reads(name)) {
+        lua_pushstring(L, name);
+        lua_pushcclosure(L, ro_index_strict, 2);
+    }
     lua_setfield(L, -2, "__index");
     lua_pushstring(L, name);
     lua_pushcclosure(L, ro_newindex, 1);
@@ -223,6 +297,24 @@ static void freeze(lua_State *L, int idx, const char *name)
 }
 
 /* ---- wrapped functions ---------------------------------------------------------------------- */
+
+/* rawset(t, k, v): refused on a read-only proxy (recognised by its __newindex) as any other
+ * write; the real rawset (upvalue) otherwise. */
+static int sb_rawset(lua_State *L)
+{
+    if (lua_getmetatable(L, 1)) {
+        if (lua_getfield(L, -1, "__newindex") == LUA_TFUNCTION && lua_tocfunction(L, -1) == ro_newindex) {
+            lua_insert(L, 1);
+            lua_settop(L, 4);
+            lua_call(L, 3, 0); /* raises "<name> is read-only (cannot set <key>)" */
+        }
+        lua_pop(L, 2);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
 
 /* load(chunk [, chunkname [, mode [, env]]]): text only; env defaults to the sandbox's. */
 static int sb_load(lua_State *L)
@@ -390,6 +482,9 @@ int sandbox_open(lua_State *L)
     lua_getfield(L, env - 1, "load");
     lua_pushcclosure(L, sb_load, 1);
     lua_setfield(L, env, "load");
+    lua_getfield(L, env - 1, "rawset");
+    lua_pushcclosure(L, sb_rawset, 1);
+    lua_setfield(L, env, "rawset");
     lua_pushcfunction(L, sb_collectgarbage);
     lua_setfield(L, env, "collectgarbage");
     lua_pushvalue(L, loaded);

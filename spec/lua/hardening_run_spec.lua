@@ -149,3 +149,58 @@ describe("run: the error report", function()
     assert.is_nil(r.stderr:find("\27", 1, true))
   end)
 end)
+
+describe("sandbox: a field that does not exist on the host's modules is an error", function()
+  it("names the field and suggests the nearest one", function()
+    local r = T.expect(0, run({}, [[
+      for _, f in ipairs{
+        function() return ecap.meter.apply_release end,
+        function() return ecap.cost_avoidence end,
+        function() return ecap.meters.apply_releas end,
+        function() return ecap.frobnicate end,
+        function() return json.encod end,
+      } do
+        local ok, e = pcall(f)
+        print(ok, type(e) == "table" and e.kind, e.message)
+      end
+    ]]))
+    local lines = {}
+    for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.matches("false\tscript\t", lines[1], 1, true)
+    assert.matches("ecap has no field 'meter' (did you mean 'meters'?)", lines[1], 1, true)
+    assert.matches("ecap has no field 'cost_avoidence' (did you mean 'cost_avoidance'?)", lines[2], 1, true)
+    assert.matches("ecap.meters has no field 'apply_releas' (did you mean 'apply_release'?)", lines[3], 1, true)
+    assert.matches("ecap has no field 'frobnicate'", lines[4], 1, true)
+    assert.is_nil(lines[4]:find("did you mean", 1, true))
+    assert.matches("json has no field 'encod' (did you mean 'encode'?)", lines[5], 1, true)
+  end)
+
+  it("keeps the standard libraries lenient (portable code probes them)", function()
+    local r = T.expect(0, run({}, [[print(table.nothing, string.nothing, math.nothing)]]))
+    assert.are.equal("nil\tnil\tnil\n", r.stdout)
+  end)
+end)
+
+describe("cli: host options after the script", function()
+  local path
+  setup(function() path = T.script([[print(#arg, arg[1])]]) end)
+
+  it("are passed to the script, with one warning", function()
+    local r = T.expect(0, T.run({ "run", "--base-url", CLOSED, path, "--allow-read=/tmp", "--timeout", "5" }))
+    assert.are.equal("3\t--allow-read=/tmp\n", r.stdout)
+    local _, n = r.stderr:gsub("after the script is passed to the script", "")
+    assert.are.equal(1, n)
+    assert.matches("--allow-read after the script is passed to the script; put host options first", r.stderr, 1, true)
+  end)
+
+  it("no warning under -q, after --, or for the script's own options", function()
+    for _, args in ipairs{
+      { "run", "-q", "--base-url", CLOSED, path, "--timeout", "5" },
+      { "run", "--base-url", CLOSED, "--", path, "--timeout", "5" },
+      { "run", "--base-url", CLOSED, path, "--dry-run", "-x" },
+    } do
+      local r = T.expect(0, T.run(args))
+      assert.is_nil(r.stderr:find("after the script", 1, true), r.stderr)
+    end
+  end)
+end)

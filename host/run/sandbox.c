@@ -333,13 +333,25 @@ static int sb_load(lua_State *L)
     return lua_gettop(L);
 }
 
+/* collectgarbage: the script may ask the collector for more work (collect, step), switch its
+ * mode or ask how it is doing; never for less ("stop", tuning parameters): every failed
+ * allocation ends the run at --max-memory, so a collector held back turns a run that fits into
+ * exit 5. The real function is upvalue 1. */
+static const char *const gc_allowed[] = {"collect", "count", "step", "isrunning", "incremental",
+                                         "generational", NULL};
+
 static int sb_collectgarbage(lua_State *L)
 {
     const char *opt = luaL_optstring(L, 1, "collect");
-    if (strcmp(opt, "count") != 0)
-        return luaL_error(L, "collectgarbage: only \"count\" is allowed in the sandbox");
-    lua_pushnumber(L, (lua_Number)lua_gc(L, LUA_GCCOUNT, 0) + (lua_Number)lua_gc(L, LUA_GCCOUNTB, 0) / 1024);
-    return 1;
+    if (!listed(gc_allowed, opt))
+        return luaL_error(L, "collectgarbage(\"%s\") is not allowed in the sandbox (allowed: collect, "
+                          "count, step, isrunning, incremental, generational)", opt);
+    if ((strcmp(opt, "incremental") == 0 || strcmp(opt, "generational") == 0) && lua_gettop(L) > 1)
+        return luaL_error(L, "collectgarbage(\"%s\"): tuning parameters are not allowed in the sandbox", opt);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
 }
 
 static int valid_module_name(const char *s)
@@ -421,7 +433,7 @@ static int json_null_tostring(lua_State *L)
 
 /* ---- building the environment --------------------------------------------------------------- */
 
-static void copy_lib(lua_State *L, int env, const struct lib_allow *lib)
+static void copy_lib(lua_State *L, int env, int loaded, const struct lib_allow *lib)
 {
     luaL_requiref(L, lib->name, lib->open, 1); /* the real library: host-side globals */
     if (lib->except)
@@ -449,6 +461,8 @@ static void copy_lib(lua_State *L, int env, const struct lib_allow *lib)
             lua_setfield(L, -2, r->name);
         }
     freeze(L, -1, lib->name);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, loaded, lib->name); /* require "utf8" returns it, as under lua */
     lua_setfield(L, env, lib->name);
     lua_pop(L, 1);
 }
@@ -477,7 +491,7 @@ int sandbox_open(lua_State *L)
         lua_setfield(L, env, base_allowed[i]);
     }
     for (size_t i = 0; i < sizeof libs_allowed / sizeof libs_allowed[0]; i++)
-        copy_lib(L, env, &libs_allowed[i]);
+        copy_lib(L, env, loaded, &libs_allowed[i]);
 
     lua_getfield(L, env - 1, "load");
     lua_pushcclosure(L, sb_load, 1);
@@ -485,13 +499,16 @@ int sandbox_open(lua_State *L)
     lua_getfield(L, env - 1, "rawset");
     lua_pushcclosure(L, sb_rawset, 1);
     lua_setfield(L, env, "rawset");
-    lua_pushcfunction(L, sb_collectgarbage);
+    lua_getfield(L, env - 1, "collectgarbage");
+    lua_pushcclosure(L, sb_collectgarbage, 1);
     lua_setfield(L, env, "collectgarbage");
     lua_pushvalue(L, loaded);
     lua_pushcclosure(L, sb_require, 1);
     lua_setfield(L, env, "require");
     lua_pushvalue(L, env);
     lua_setfield(L, env, "_G");
+    lua_pushvalue(L, env);
+    lua_setfield(L, loaded, "_G");
     lua_newtable(L);
     lua_setfield(L, env, "arg");
 

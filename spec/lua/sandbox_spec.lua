@@ -108,16 +108,19 @@ describe("sandbox: globals", function()
     assert.are.equal(("false\ttrue\n"):rep(6), got .. "\n")
   end)
 
-  it("allows collectgarbage(\"count\") only", function()
+  it("allows the collectgarbage options that never hold the collector back", function()
     local got = out([[
       print(math.type(collectgarbage("count")))
-      for _, o in ipairs{"collect", "stop", "restart", "step", "incremental", "generational", "isrunning"} do
+      for _, o in ipairs{"collect", "step", "isrunning", "incremental", "generational", "stop", "restart",
+                         "setpause", "setstepmul"} do
         print(o, (pcall(collectgarbage, o)))
       end
       print("default", (pcall(collectgarbage)))
+      print("tuning", (pcall(collectgarbage, "incremental", 1000)))
     ]])
-    assert.are.equal("float\ncollect\tfalse\nstop\tfalse\nrestart\tfalse\nstep\tfalse\n" ..
-      "incremental\tfalse\ngenerational\tfalse\nisrunning\tfalse\ndefault\tfalse", got)
+    assert.are.equal("float\ncollect\ttrue\nstep\ttrue\nisrunning\ttrue\nincremental\ttrue\n" ..
+      "generational\ttrue\nstop\tfalse\nrestart\tfalse\nsetpause\tfalse\nsetstepmul\tfalse\n" ..
+      "default\ttrue\ntuning\tfalse", got)
   end)
 end)
 
@@ -309,6 +312,16 @@ describe("sandbox: require", function()
   it("returns the ecap table (and json, log) from require", function()
     assert.are.equal("true\ttrue\ttrue", out([[
       print(rawequal(require "ecap", ecap), rawequal(require "json", json), rawequal(require "log", log))
+    ]]))
+  end)
+
+  it("returns the sandbox's standard libraries from require, as lua does", function()
+    assert.are.equal(("true"):rep(10, "\t"), out([[
+      local same = {}
+      for _, n in ipairs{"utf8", "string", "table", "math", "coroutine", "os", "csv", "fs", "_G"} do
+        same[#same + 1] = tostring(rawequal(require(n), _G[n]))
+      end
+      print(table.concat(same, "\t"), require("utf8").char(72, 105) == "Hi")
     ]]))
   end)
 end)

@@ -104,8 +104,9 @@ static int sb_resume(lua_State *L)
 
 static int sb_close(lua_State *L)
 {
-    if (host_task_arg(L))
-        return luaL_error(L, "cannot close a running coroutine");
+    lua_State *co = host_task_arg(L);
+    if (co) /* the words lua uses for the main thread: running, or normal from a coroutine */
+        return luaL_error(L, "cannot close a %s coroutine", co == L ? "running" : "normal");
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);

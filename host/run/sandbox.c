@@ -369,6 +369,33 @@ static int valid_module_name(const char *s)
     return seg > 0;
 }
 
+/* __close of the guard a running module holds (upvalues: loaded, name): a module that failed
+ * is no longer "loading" and can be required again, as under lua. An error is not caught in
+ * require (it would cut the module's frames from the traceback); the guard runs when the
+ * script catches it. */
+static int loading_done(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(2));
+    if (lua_rawget(L, lua_upvalueindex(1)) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == (void *)&HOST_KEY) {
+        lua_pushvalue(L, lua_upvalueindex(2));
+        lua_pushnil(L);
+        lua_rawset(L, lua_upvalueindex(1));
+    }
+    return 0;
+}
+
+/* [-0, +1] the guard of sb_require's module name (1) in loaded (2). */
+static void push_loading_guard(lua_State *L)
+{
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 1);
+    lua_pushcclosure(L, loading_done, 2);
+    lua_setfield(L, -2, "__close");
+    lua_setmetatable(L, -2);
+}
+
 /* require(name): a module already loaded (ecap, json, ...) or Lua source from the script's
  * directory or a --lib directory, run in the sandbox environment. Never a C module. */
 static int sb_require(lua_State *L)
@@ -405,13 +432,12 @@ static int sb_require(lua_State *L)
             return lua_error(L);
         lua_pushlightuserdata(L, (void *)&HOST_KEY); /* marks "loading" */
         lua_setfield(L, 2, name);
+        push_loading_guard(L);
+        lua_toclose(L, -1);
+        lua_pushvalue(L, 3); /* the chunk */
         lua_pushstring(L, name);
         lua_pushstring(L, path);
-        if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-            lua_pushnil(L); /* a module that failed can be required again, as under lua */
-            lua_setfield(L, 2, name);
-            return lua_error(L);
-        }
+        lua_call(L, 2, 1);
         if (lua_isnil(L, -1)) {
             lua_pop(L, 1);
             lua_pushboolean(L, 1);

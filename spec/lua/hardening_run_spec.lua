@@ -204,3 +204,20 @@ describe("cli: host options after the script", function()
     end
   end)
 end)
+
+describe("run: an error in a required module", function()
+  it("keeps the module's frames in the traceback, and the module can be required again", function()
+    local dir = T.tmpname(".lib")
+    assert(os.execute("mkdir " .. T.q(dir)))
+    T.write(dir .. "/broken.lua", "local function inner()\n  error('module broke')\nend\ninner()\n")
+    local r = T.expect(1, run({ "--lib", dir }, [[
+      local ok, e = pcall(require, "broken")
+      local ok2, e2 = pcall(require, "broken") -- tried again, not "loop in module loading"
+      print(ok, ok2, e2:match("module broke") ~= nil)
+      require "broken"
+    ]]))
+    assert.are.equal("false\tfalse\ttrue\n", r.stdout)
+    assert.matches("broken.lua:2: in local 'inner'", r.stderr, 1, true)
+    assert.matches("broken.lua:4: in main chunk", r.stderr, 1, true)
+  end)
+end)

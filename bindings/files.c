@@ -9,7 +9,7 @@
 #include <lauxlib.h>
 
 #include "lib/libs.h"
-#include "lib/json_codec.h" /* utf8_len */
+#include "lib/text.h"
 #include "route.h"
 #include "schema.h"
 
@@ -78,7 +78,7 @@ static int name_ok(const char *s)
         return 0;
     for (size_t i = 0; i < len;) {
         unsigned char ch = (unsigned char)s[i];
-        size_t n = ch < 0x80 ? 1 : utf8_len((const unsigned char *)s + i, (const unsigned char *)s + len);
+        size_t n = utf8_len((const unsigned char *)s + i, (const unsigned char *)s + len);
         if (n == 0 || ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\')
             return 0;
         i += n;

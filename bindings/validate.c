@@ -16,40 +16,12 @@
 
 #include "lib/errors.h"
 #include "lib/json.h"
+#include "lib/text.h"
 #include "schema.h"
 
 #define SHOW_MAX 48 /* bytes of a string shown in a message */
 
 /* ---- messages ------------------------------------------------------------------------------ */
-
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 (overlong forms, surrogates
- * and values past U+10FFFF are not valid). *cp gets the code point. */
-static size_t utf8_seq(const unsigned char *s, size_t n, unsigned *cp)
-{
-    unsigned c = s[0], need, min, v;
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    } else if ((c & 0xe0) == 0xc0)
-        need = 1, v = c & 0x1f, min = 0x80;
-    else if ((c & 0xf0) == 0xe0)
-        need = 2, v = c & 0x0f, min = 0x800;
-    else if ((c & 0xf8) == 0xf0)
-        need = 3, v = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (n <= need)
-        return 0;
-    for (unsigned k = 1; k <= need; k++) {
-        if ((s[k] & 0xc0) != 0x80)
-            return 0;
-        v = (v << 6) | (s[k] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return need + 1;
-}
 
 /* Appends s[0..len) to out (size outsz, used *n), escaped so it stays one printable line
  * (quotes, backslashes, control bytes and invalid UTF-8 as \xNN), at most max source bytes. */
@@ -57,8 +29,7 @@ static void put_escaped(char *out, size_t outsz, size_t *n, const char *s, size_
 {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < len && *n + 8 < outsz;) {
-        unsigned cp;
-        size_t k = utf8_seq(u + i, len - i, &cp);
+        size_t k = utf8_len(u + i, u + len);
         if (i >= max) {
             memcpy(out + *n, "...", 3);
             *n += 3;
@@ -66,7 +37,7 @@ static void put_escaped(char *out, size_t outsz, size_t *n, const char *s, size_
         }
         if (k == 1 && (u[i] == '"' || u[i] == '\\'))
             *n += (size_t)snprintf(out + *n, outsz - *n, "\\%c", u[i]);
-        else if (k == 0 || cp < 0x20 || cp == 0x7f)
+        else if (k == 0 || (k == 1 && (u[i] < 0x20 || u[i] == 0x7f)))
             *n += (size_t)snprintf(out + *n, outsz - *n, "\\x%02x", u[i]), k = 1;
         else if (*n + k + 8 < outsz)
             memcpy(out + *n, u + i, k), *n += k;
@@ -248,10 +219,9 @@ static long utf16_length(const unsigned char *s, size_t len)
 {
     long n = 0;
     for (size_t i = 0, k; i < len; i += k) {
-        unsigned cp;
-        if (!(k = utf8_seq(s + i, len - i, &cp)))
+        if (!(k = utf8_len(s + i, s + len)))
             return -1;
-        n += cp >= 0x10000 ? 2 : 1;
+        n += k == 4 ? 2 : 1; /* 4 bytes: past U+FFFF, a surrogate pair */
     }
     return n;
 }

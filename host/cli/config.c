@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "lib/regfile.h"
 
 static const struct { const char *name, *url; } environments[] = {
     {"us-east", "https://app.energycap.com"},
@@ -264,11 +265,13 @@ int config_load_file(struct config *c, const char *path, int explicit_path, char
             return 0;
         }
     }
-    f = fopen(path, "r");
+    if (strcmp(path, "/dev/null") == 0)
+        return 0; /* the usual "no config file" */
+    f = regfile_open(path); /* a FIFO or a device would make the run wait before any limit */
     if (!f) {
         if (!explicit_path && errno == ENOENT)
             return 0;
-        snprintf(err, errlen, "config file %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "config file %s: %s", path, regfile_why(errno));
         return -1;
     }
     rc = parse_file(c, f, path, err, errlen);

@@ -45,8 +45,9 @@ static const char usage[] =
     "                          a bulk update with empty filters)\n"
     "  -q, --quiet             no banner, no progress, no log.info\n"
     "\n"
-    "Exit codes: 0 success, 1 script error, 2 usage error, 3 configuration error,\n"
-    "            4 time limit, 5 memory limit, 130 SIGINT, 143 SIGTERM.\n";
+    "Exit codes: 0 success, 1 script error, 2 usage error, 3 configuration error (also an\n"
+    "            uncaught HTTP 401/403: the key was refused), 4 time limit, 5 memory limit,\n"
+    "            130 SIGINT, 143 SIGTERM.\n";
 
 enum opt_kind { O_FLAG, O_VALUE };
 
@@ -80,6 +81,7 @@ struct cli {
     struct config cfg;
     const char *config_file;
     int sim;
+    int dashdash; /* "--" ended the host options */
 };
 
 static int usage_error(const char *fmt, const char *a, const char *b)
@@ -173,26 +175,32 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
     return 0;
 }
 
+/* The option a (up to an '=') names, or NULL. */
+static const struct opt *find_opt(const char *a)
+{
+    const char *eq = strchr(a, '=');
+    size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+    for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
+        if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, a, nlen) == 0)
+            return &opts[k];
+    return NULL;
+}
+
 /* Parses host options from argv[*i] on; stops at the first non-option. */
 static int parse_options(struct cli *c, int argc, char **argv, int *i)
 {
     for (; *i < argc; (*i)++) {
-        const char *a = argv[*i], *val = NULL, *eq;
-        size_t nlen;
-        const struct opt *o = NULL;
+        const char *a = argv[*i], *val = NULL, *eq = strchr(a, '=');
+        const struct opt *o;
         int rc;
         if (strcmp(a, "--") == 0) {
             (*i)++;
+            c->dashdash = 1;
             return 0;
         }
         if (a[0] != '-' || a[1] == 0)
             return 0;
-        eq = strchr(a, '=');
-        nlen = eq ? (size_t)(eq - a) : strlen(a);
-        for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
-            if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, a, nlen) == 0)
-                o = &opts[k];
-        if (!o)
+        if (!(o = find_opt(a)))
             return usage_error("unknown option %s%s", a, "");
         if (o->kind == O_VALUE) {
             if (eq)
@@ -208,6 +216,21 @@ static int parse_options(struct cli *c, int argc, char **argv, int *i)
             return rc;
     }
     return 0;
+}
+
+/* A host option after the script's path is the script's (as with lua): easy to do by mistake,
+ * so the run says so once, unless -q, or "--" before the script marked the split. */
+static void warn_late_options(const struct cli *c, int argc, char **argv, int first)
+{
+    const struct opt *o;
+    if (c->cfg.quiet || c->dashdash)
+        return;
+    for (int k = first; k < argc; k++)
+        if (argv[k][0] == '-' && (o = find_opt(argv[k]))) {
+            fprintf(stderr, "ecaphost: %s after the script is passed to the script; put host options first\n",
+                    o->name);
+            return;
+        }
 }
 
 /* Starts the private simulator of `run --sim`, and points the client at it. */
@@ -249,6 +272,8 @@ static int client_command(int argc, char **argv, int i, int is_run)
         rc = usage_error("unexpected argument %s%s", argv[i], "");
         goto out;
     }
+    if (is_run)
+        warn_late_options(&c, argc, argv, i + 1);
     if (config_load_file(&c.cfg, c.config_file, c.config_file != NULL, err, sizeof err)) {
         fprintf(stderr, "ecaphost: %s\n", err);
         rc = EXIT_CONFIG;

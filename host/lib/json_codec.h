@@ -1,10 +1,12 @@
 /* Private to the JSON codec (json.c, json_decode.c, json_encode.c): limits, the shared
- * metatables and the string byte classes both directions use. log.c borrows utf8_len. */
+ * metatables and the string byte classes both directions use. UTF-8: lib/text.h. */
 #ifndef ECAP_JSON_CODEC_H
 #define ECAP_JSON_CODEC_H
 
 #include <stddef.h>
 #include <lua.h>
+
+#include "text.h" /* utf8_len */
 
 /* Deeper documents are refused (decode) or not produced (encode): this keeps the recursion
  * far from the end of the C stack, even on a small thread stack. */
@@ -74,35 +76,5 @@ static const unsigned char str_class[256] = {
 #undef C16
 #undef H16
 #undef P16
-
-/* Length of the well-formed UTF-8 sequence at p (lead byte >= 0x80), 0 if it is not one:
- * overlong forms, surrogates (U+D800..DFFF) and code points past U+10FFFF are refused, as
- * RFC 3629 requires. */
-static inline size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0];
-    size_t avail = (size_t)(end - p);
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c < 0xC2)
-        return 0;                       /* continuation byte or overlong 2-byte lead */
-    if (c < 0xE0)
-        return (avail >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
-    if (c < 0xF0) {
-        if (c == 0xE0) lo = 0xA0;       /* overlong */
-        else if (c == 0xED) hi = 0x9F;  /* surrogates */
-        if (avail < 3 || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80)
-            return 0;
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (c == 0xF0) lo = 0x90;       /* overlong */
-        else if (c == 0xF4) hi = 0x8F;  /* past U+10FFFF */
-        if (avail < 4 || p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80
-            || (p[3] & 0xC0) != 0x80)
-            return 0;
-        return 4;
-    }
-    return 0;
-}
 
 #endif

@@ -17,8 +17,8 @@
 #include <lauxlib.h>
 
 #include "errors.h"
-#include "json_codec.h" /* utf8_len */
 #include "libs.h"
+#include "text.h"
 
 /* Upvalue 2 of the log functions: --quiet. */
 static int quiet(lua_State *L)
@@ -90,38 +90,6 @@ static void message(lua_State *L)
     lua_remove(L, 1);
 }
 
-static void add_escaped(luaL_Buffer *b, const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[8];
-        if (c == '\n') {
-            luaL_addstring(b, "\\n");
-        } else if (c == '\r') {
-            luaL_addstring(b, "\\r");
-        } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
-            snprintf(esc, sizeof esc, "\\x%02x", c);
-            luaL_addstring(b, esc);
-        } else if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
-                   (unsigned char)s[i + 1] <= 0x9f) {
-            snprintf(esc, sizeof esc, "\\u%04x", (unsigned char)s[++i]); /* C1 control */
-            luaL_addstring(b, esc);
-        } else if (c >= 0x80) {
-            /* a byte outside valid UTF-8 (0x9b alone is CSI on 8-bit terminals) is escaped */
-            size_t n = utf8_len((const unsigned char *)s + i, (const unsigned char *)s + len);
-            if (n == 0) {
-                snprintf(esc, sizeof esc, "\\x%02x", c);
-                luaL_addstring(b, esc);
-            } else {
-                luaL_addlstring(b, s + i, n);
-                i += n - 1;
-            }
-        } else {
-            luaL_addchar(b, (char)c);
-        }
-    }
-}
-
 static void timestamp(char *out, size_t size)
 {
     time_t now = time(NULL);
@@ -144,7 +112,7 @@ static int emit(lua_State *L, const char *level, int silenced)
     snprintf(head, sizeof head, "%s %-5s ", ts, level);
     luaL_buffinit(L, &b);
     luaL_addstring(&b, head);
-    add_escaped(&b, msg, len);
+    text_escape(&b, msg, len, TEXT_ALL);
     luaL_addchar(&b, '\n');
     luaL_pushresult(&b);
     line = lua_tolstring(L, -1, &len);

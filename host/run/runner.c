@@ -10,6 +10,7 @@
 #include "exit_codes.h"
 #include "lib/embedded.h"
 #include "lib/errors.h"
+#include "lib/text.h"
 #include "host.h"
 #include "guard.h"
 #include "net/loop.h"
@@ -20,6 +21,7 @@ struct outcome {
     int finished, status;
     int code;            /* exit code returned by a host chunk (ping), or -1 */
     int err_ref, tb_ref; /* the main task's error value and traceback, in the registry */
+    int key_refused;     /* the error was an HTTP 401/403: exit 3, as ping */
     char where[512];     /* "file:line: " of the script's innermost frame, for error values
                           * other than strings and ecap errors (those carry their own) */
 };
@@ -35,6 +37,24 @@ static int has_position(const char *msg)
     return digits > 0 && colon[1 + digits] == ':';
 }
 
+/* An error table of kind "http" with status 401 or 403: the key was refused or lacks the
+ * permission. Raw reads: the table is the host's (err_is), its fields plain values. */
+static int key_refused(lua_State *L, int idx)
+{
+    int refused = 0;
+    if (err_is(L, idx)) {
+        idx = lua_absindex(L, idx);
+        lua_pushliteral(L, "kind");
+        lua_rawget(L, idx);
+        lua_pushliteral(L, "status");
+        lua_rawget(L, idx);
+        refused = lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "http") == 0 &&
+                  lua_isinteger(L, -1) && (lua_tointeger(L, -1) == 401 || lua_tointeger(L, -1) == 403);
+        lua_pop(L, 2);
+    }
+    return refused;
+}
+
 /* Keeps what the message of a failed main task needs. Only inspects the dead coroutine: the
  * error value's own __tostring runs later, protected (report_error). */
 static void main_done(struct loop *lp, struct task *t, int status, void *ud)
@@ -48,6 +68,7 @@ static void main_done(struct loop *lp, struct task *t, int status, void *ud)
             o->code = (int)lua_tointeger(co, 1);
         return;
     }
+    o->key_refused = key_refused(co, -1);
     if (lua_type(co, -1) != LUA_TSTRING && !err_is(co, -1) && err_push_where(S, co)) {
         /* The script's own error table carries no position: take the script's frame's. */
         snprintf(o->where, sizeof o->where, "%s: ", lua_tostring(S, -1));
@@ -97,17 +118,68 @@ static int drive(lua_State *L)
     return 0;
 }
 
-/* Under lua_pcall: "file:line: message" + traceback (the error's __tostring may be the
- * script's own and may fail or loop: hence protected, and under the time limit). */
+#define REPORT_MAX 4096 /* bytes of an error message shown; the rest is only counted */
+
+/* Appends the text at idx escaped line by line: the newlines are the host's (a traceback's),
+ * whatever is between them is escaped (text_escape). */
+static void add_lines(luaL_Buffer *b, lua_State *L, int idx)
+{
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len), *end = s + len, *nl;
+    for (; (nl = memchr(s, '\n', (size_t)(end - s))); s = nl + 1) {
+        text_escape(b, s, (size_t)(nl - s), REPORT_MAX);
+        luaL_addchar(b, '\n');
+    }
+    text_escape(b, s, (size_t)(end - s), REPORT_MAX);
+}
+
+/* Under lua_pcall: "file:line: message" + traceback, escaped and bounded: the message may be a
+ * server's, and must not reach the terminal raw. The error's __tostring may be the script's
+ * own and may fail or loop: hence protected, and under the time limit. [-0, +1] */
 static int message(lua_State *L)
 {
     struct outcome *o = lua_touserdata(L, 1);
+    luaL_Buffer b;
     lua_rawgeti(L, LUA_REGISTRYINDEX, o->err_ref);
     err_tostring(L, -1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, o->tb_ref);
-    lua_pushfstring(L, "%s%s%s%s", o->where, lua_tostring(L, -2), *lua_tostring(L, -1) ? "\n" : "",
-                    lua_tostring(L, -1));
+    luaL_buffinit(L, &b);
+    text_escape(&b, o->where, strlen(o->where), REPORT_MAX);
+    text_escape(&b, lua_tostring(L, 3), lua_rawlen(L, 3), REPORT_MAX);
+    if (lua_rawlen(L, 4) > 0) {
+        luaL_addchar(&b, '\n');
+        add_lines(&b, L, 4);
+    }
+    luaL_pushresult(&b);
     return 1;
+}
+
+/* Under lua_pcall: the strings at 1 and 2 escaped, the second bounded. [-0, +1] */
+static int escaped(lua_State *L)
+{
+    luaL_Buffer b;
+    size_t len;
+    const char *s = lua_tolstring(L, 2, &len);
+    luaL_buffinit(L, &b);
+    text_escape(&b, lua_tostring(L, 1), lua_rawlen(L, 1), REPORT_MAX);
+    if (s)
+        text_escape(&b, s, len, REPORT_MAX);
+    else
+        luaL_addstring(&b, "(not a string)");
+    luaL_pushresult(&b);
+    return 1;
+}
+
+/* Prints "ecaphost: <prefix><the value at idx>", both escaped; pops nothing. */
+static void print_escaped(lua_State *L, const char *prefix, int idx)
+{
+    idx = lua_absindex(L, idx);
+    lua_pushcfunction(L, escaped);
+    lua_pushstring(L, prefix);
+    lua_pushvalue(L, idx);
+    fprintf(stderr, "ecaphost: %s\n",
+            lua_pcall(L, 2, 1, 0) == LUA_OK ? lua_tostring(L, -1) : "(the message cannot be shown)");
+    lua_pop(L, 1);
 }
 
 /* Under lua_pcall: everything that writes to the new state before the script runs. */
@@ -149,12 +221,12 @@ static int run_chunk(const struct run_options *cfg, const char *path, const char
 {
     struct limits lim;
     struct host h = {0};
-    struct outcome o = {0, 0, -1, LUA_NOREF, LUA_NOREF, ""};
+    struct outcome o = {0, 0, -1, LUA_NOREF, LUA_NOREF, 0, ""};
     struct start st;
     struct loop *lp = NULL;
     lua_State *L;
-    char err[256], *dir_copy = strdup(source ? "." : path);
-    int code = EXIT_SCRIPT;
+    char err[768], *dir_copy = strdup(source ? "." : path);
+    int code = EXIT_SCRIPT, status, stop_before;
 
     if (!dir_copy) {
         fprintf(stderr, "ecaphost: out of memory\n");
@@ -180,20 +252,26 @@ static int run_chunk(const struct run_options *cfg, const char *path, const char
     h.bindings.routes = cfg->routes;
     h.bindings.consent = &cfg->consent;
     h.bindings.upload = &cfg->upload;
+    /* the --timeout clock runs from limits_init: the watchdog guards reading the script too */
+    if (watchdog_start(&lim)) {
+        fprintf(stderr, "ecaphost: cannot start the watchdog thread\n");
+        goto done;
+    }
     lua_pushcfunction(L, setup);
     lua_pushlightuserdata(L, &h);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
         fprintf(stderr, "ecaphost: cannot set up the sandbox: %s\n", lua_tostring(L, -1));
         goto done;
     }
-    if ((source ? sandbox_loadbuffer(L, source, strlen(source), path) : sandbox_loadfile(L, path)) != LUA_OK) {
-        const char *msg = lua_tostring(L, -1);
-        fprintf(stderr, "ecaphost: %s\n", msg ? msg : "cannot load the script");
-        code = (msg && (strstr(msg, "cannot open") || strstr(msg, "cannot read"))) ? EXIT_USAGE : EXIT_SCRIPT;
-        goto done;
-    }
-    if (watchdog_start(&lim)) {
-        fprintf(stderr, "ecaphost: cannot start the watchdog thread\n");
+    status = source ? sandbox_loadbuffer(L, source, strlen(source), path) : sandbox_loadfile(L, path);
+    if (status != LUA_OK) {
+        if (lim.stop != STOP_NONE) {
+            fprintf(stderr, "ecaphost: %s: %s\n", path, limits_message(&lim));
+            code = limits_exit_code((enum stop_reason)lim.stop);
+        } else {
+            print_escaped(L, "", -1);
+            code = status == LUA_ERRFILE ? EXIT_USAGE : EXIT_SCRIPT;
+        }
         goto done;
     }
     banner(cfg);
@@ -208,7 +286,8 @@ static int run_chunk(const struct run_options *cfg, const char *path, const char
     lua_insert(L, 2); /* drive(&st, chunk) */
     if (lua_pcall(L, 2, 0, 0) != LUA_OK && lim.stop == STOP_NONE) {
         /* Only the host's own C code runs here outside a task: memory, say. */
-        fprintf(stderr, "ecaphost: %s: %s\n", path, lua_tostring(L, -1));
+        snprintf(err, sizeof err, "%s: ", path);
+        print_escaped(L, err, -1);
         goto done;
     }
     if (lim.stop == STOP_NONE && o.status != LUA_OK) {
@@ -216,21 +295,28 @@ static int run_chunk(const struct run_options *cfg, const char *path, const char
         lua_pushlightuserdata(L, &o);
         if (lua_pcall(L, 1, 1, 0) == LUA_OK)
             fprintf(stderr, "ecaphost: %s\n", lua_tostring(L, -1));
-        else if (lim.stop == STOP_NONE)
-            fprintf(stderr, "ecaphost: %s%s (and its __tostring failed: %s)\n", o.where,
-                    "the script raised an error value", lua_tostring(L, -1));
+        else if (lim.stop == STOP_NONE) {
+            snprintf(err, sizeof err, "%sthe script raised an error value and its __tostring failed: ", o.where);
+            print_escaped(L, err, -1);
+        }
     }
     if (lim.stop != STOP_NONE) {
         fprintf(stderr, "ecaphost: %s: %s\n", path, limits_message(&lim));
         code = limits_exit_code((enum stop_reason)lim.stop);
     } else if (o.status != LUA_OK) {
-        code = EXIT_SCRIPT;
+        code = o.key_refused ? EXIT_CONFIG : EXIT_SCRIPT;
     } else {
         code = source && o.code >= 0 ? o.code : EXIT_OK;
     }
 done:
-    /* Finalizers run in lua_close without hooks: the watchdog still guards the deadline. */
+    /* Finalizers run in lua_close without hooks: the watchdog still guards the deadline, and
+     * a limit or a signal that comes while they run decides the exit code as any other. */
+    stop_before = lim.stop;
     lua_close(L);
+    if (stop_before == STOP_NONE && limits_poll(&lim) != STOP_NONE) {
+        fprintf(stderr, "ecaphost: %s: %s\n", path, limits_message(&lim));
+        code = limits_exit_code((enum stop_reason)lim.stop);
+    }
     watchdog_stop();
     loop_free(lp);
     free(dir_copy);

@@ -1,7 +1,9 @@
 /* The sandbox: what a script can reach, as data (allow-lists below), and nothing else. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -11,6 +13,8 @@
 #include "host.h"
 #include "lib/json.h"
 #include "lib/libs.h"
+#include "lib/limits.h"
+#include "lib/regfile.h"
 #include "net/loop.h"
 #include "sandbox.h"
 
@@ -84,8 +88,9 @@ static int sb_resume(lua_State *L)
 
 static int sb_close(lua_State *L)
 {
-    if (host_task_arg(L))
-        return luaL_error(L, "cannot close a running coroutine");
+    lua_State *co = host_task_arg(L);
+    if (co) /* the words lua uses for the main thread: running, or normal from a coroutine */
+        return luaL_error(L, "cannot close a %s coroutine", co == L ? "running" : "normal");
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
@@ -139,6 +144,76 @@ static int ro_newindex(lua_State *L)
                       luaL_tolstring(L, 2, NULL));
 }
 
+/* The host's own modules read strictly: a field that does not exist is a typo, and an error
+ * naming it (with the nearest existing name) beats "attempt to index a nil value" further on.
+ * The standard libraries stay lenient: portable code probes them (`if table.move then`). */
+static const char *const strict_roots[] = {"ecap", "json", "log", "fs", "csv", NULL};
+
+static int strict_reads(const char *name)
+{
+    for (const char *const *r = strict_roots; *r; r++) {
+        size_t n = strlen(*r);
+        if (strncmp(name, *r, n) == 0 && (name[n] == 0 || name[n] == '.'))
+            return 1;
+    }
+    return 0;
+}
+
+#define NAME_MAX_SHOWN 64 /* bytes of a missing field's name shown and compared */
+
+/* Edit distance (insertions, deletions, substitutions) of a and b, both < NAME_MAX_SHOWN. */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    size_t row[NAME_MAX_SHOWN + 1];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+/* __index of a strict proxy (upvalues: the real table, its name): the field, or an error
+ * "ecap has no field 'meter' (did you mean 'meters'?)". */
+static int ro_index_strict(lua_State *L)
+{
+    char key[NAME_MAX_SHOWN + 1] = "", best[NAME_MAX_SHOWN + 1] = "";
+    size_t klen = 0, best_d = (size_t)-1;
+    lua_settop(L, 2);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+        return 1;
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return err_raise(L, "script", "%s has no field of type %s", lua_tostring(L, lua_upvalueindex(2)),
+                         luaL_typename(L, 2));
+    klen = lua_rawlen(L, 2);
+    snprintf(key, sizeof key, "%s", lua_tostring(L, 2));
+    for (lua_pushnil(L); klen < NAME_MAX_SHOWN && lua_next(L, lua_upvalueindex(1)); lua_pop(L, 1)) {
+        size_t n, d;
+        const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &n) : NULL;
+        if (k && n < NAME_MAX_SHOWN && (d = edit_distance(key, klen, k, n)) < best_d) {
+            best_d = d;
+            snprintf(best, sizeof best, "%s", k);
+        }
+    }
+    /* close enough to be a typo: one edit, two in a longer name */
+    if (best_d <= (klen > 5 ? 2u : 1u) && best_d < klen)
+        return err_raise(L, "script", "%s has no field '%s%s' (did you mean '%s'?)",
+                         lua_tostring(L, lua_upvalueindex(2)), key, klen >= NAME_MAX_SHOWN ? "..." : "", best);
+    return err_raise(L, "script", "%s has no field '%s%s'", lua_tostring(L, lua_upvalueindex(2)), key,
+                     klen >= NAME_MAX_SHOWN ? "..." : "");
+}
+
 /* pairs(proxy) walks the real table without handing it out: the iterator holds it as an
  * upvalue, and the state it returns is the proxy. */
 static int ro_next(lua_State *L)
@@ -188,6 +263,10 @@ static void freeze(lua_State *L, int idx, const char *name)
     lua_newtable(L); /* proxy */
     lua_createtable(L, 0, 5);
     lua_pushvalue(L, idx);
+    if (strict_reads(name)) {
+        lua_pushstring(L, name);
+        lua_pushcclosure(L, ro_index_strict, 2);
+    }
     lua_setfield(L, -2, "__index");
     lua_pushstring(L, name);
     lua_pushcclosure(L, ro_newindex, 1);
@@ -206,6 +285,24 @@ static void freeze(lua_State *L, int idx, const char *name)
 
 /* ---- wrapped functions ---------------------------------------------------------------------- */
 
+/* rawset(t, k, v): refused on a read-only proxy (recognised by its __newindex) as any other
+ * write; the real rawset (upvalue) otherwise. */
+static int sb_rawset(lua_State *L)
+{
+    if (lua_getmetatable(L, 1)) {
+        if (lua_getfield(L, -1, "__newindex") == LUA_TFUNCTION && lua_tocfunction(L, -1) == ro_newindex) {
+            lua_insert(L, 1);
+            lua_settop(L, 4);
+            lua_call(L, 3, 0); /* raises "<name> is read-only (cannot set <key>)" */
+        }
+        lua_pop(L, 2);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 /* load(chunk [, chunkname [, mode [, env]]]): text only; env defaults to the sandbox's. */
 static int sb_load(lua_State *L)
 {
@@ -223,13 +320,25 @@ static int sb_load(lua_State *L)
     return lua_gettop(L);
 }
 
+/* collectgarbage: the script may ask the collector for more work (collect, step), switch its
+ * mode or ask how it is doing; never for less ("stop", tuning parameters): every failed
+ * allocation ends the run at --max-memory, so a collector held back turns a run that fits into
+ * exit 5. The real function is upvalue 1. */
+static const char *const gc_allowed[] = {"collect", "count", "step", "isrunning", "incremental",
+                                         "generational", NULL};
+
 static int sb_collectgarbage(lua_State *L)
 {
     const char *opt = luaL_optstring(L, 1, "collect");
-    if (strcmp(opt, "count") != 0)
-        return luaL_error(L, "collectgarbage: only \"count\" is allowed in the sandbox");
-    lua_pushnumber(L, (lua_Number)lua_gc(L, LUA_GCCOUNT, 0) + (lua_Number)lua_gc(L, LUA_GCCOUNTB, 0) / 1024);
-    return 1;
+    if (!listed(gc_allowed, opt))
+        return luaL_error(L, "collectgarbage(\"%s\") is not allowed in the sandbox (allowed: collect, "
+                          "count, step, isrunning, incremental, generational)", opt);
+    if ((strcmp(opt, "incremental") == 0 || strcmp(opt, "generational") == 0) && lua_gettop(L) > 1)
+        return luaL_error(L, "collectgarbage(\"%s\"): tuning parameters are not allowed in the sandbox", opt);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
 }
 
 static int valid_module_name(const char *s)
@@ -244,6 +353,33 @@ static int valid_module_name(const char *s)
             return 0;
     }
     return seg > 0;
+}
+
+/* __close of the guard a running module holds (upvalues: loaded, name): a module that failed
+ * is no longer "loading" and can be required again, as under lua. An error is not caught in
+ * require (it would cut the module's frames from the traceback); the guard runs when the
+ * script catches it. */
+static int loading_done(lua_State *L)
+{
+    lua_pushvalue(L, lua_upvalueindex(2));
+    if (lua_rawget(L, lua_upvalueindex(1)) == LUA_TLIGHTUSERDATA && lua_touserdata(L, -1) == (void *)&LOADING) {
+        lua_pushvalue(L, lua_upvalueindex(2));
+        lua_pushnil(L);
+        lua_rawset(L, lua_upvalueindex(1));
+    }
+    return 0;
+}
+
+/* [-0, +1] the guard of sb_require's module name (1) in loaded (2). */
+static void push_loading_guard(lua_State *L)
+{
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 1);
+    lua_pushcclosure(L, loading_done, 2);
+    lua_setfield(L, -2, "__close");
+    lua_setmetatable(L, -2);
 }
 
 /* require(name): a module already loaded (ecap, json, ...) or Lua source from the script's
@@ -275,22 +411,19 @@ static int sb_require(lua_State *L)
     for (int i = 0; i < cfg->n_lib_dirs && ndirs < RUN_MAX_LIB_DIRS + 1; i++)
         dirs[ndirs++] = cfg->lib_dirs[i];
     for (int i = 0; i < ndirs; i++) {
-        FILE *f;
         snprintf(path, sizeof path, "%s/%s", dirs[i], rel);
-        if (!(f = fopen(path, "r")))
+        if (access(path, F_OK) != 0) /* not opened here: a FIFO is refused by sandbox_loadfile */
             continue;
-        fclose(f);
         if (sandbox_loadfile(L, path) != LUA_OK)
             return lua_error(L);
         lua_pushlightuserdata(L, (void *)&LOADING);
         lua_setfield(L, 2, name);
+        push_loading_guard(L);
+        lua_toclose(L, -1);
+        lua_pushvalue(L, 3); /* the chunk */
         lua_pushstring(L, name);
         lua_pushstring(L, path);
-        if (lua_pcall(L, 2, 1, 0) != LUA_OK) {
-            lua_pushnil(L); /* a module that failed can be required again, as under lua */
-            lua_setfield(L, 2, name);
-            return lua_error(L);
-        }
+        lua_call(L, 2, 1);
         if (lua_isnil(L, -1)) {
             lua_pop(L, 1);
             lua_pushboolean(L, 1);
@@ -313,7 +446,7 @@ static int json_null_tostring(lua_State *L)
 
 /* ---- building the environment --------------------------------------------------------------- */
 
-static void copy_lib(lua_State *L, int env, const struct lib_allow *lib)
+static void copy_lib(lua_State *L, int env, int loaded, const struct lib_allow *lib)
 {
     luaL_requiref(L, lib->name, lib->open, 1); /* the real library: host-side globals */
     if (lib->except)
@@ -341,6 +474,8 @@ static void copy_lib(lua_State *L, int env, const struct lib_allow *lib)
             lua_setfield(L, -2, r->name);
         }
     freeze(L, -1, lib->name);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, loaded, lib->name); /* require "utf8" returns it, as under lua */
     lua_setfield(L, env, lib->name);
     lua_pop(L, 1);
 }
@@ -369,12 +504,16 @@ int sandbox_open(lua_State *L, struct host *h)
         lua_setfield(L, env, base_allowed[i]);
     }
     for (size_t i = 0; i < sizeof libs_allowed / sizeof libs_allowed[0]; i++)
-        copy_lib(L, env, &libs_allowed[i]);
+        copy_lib(L, env, loaded, &libs_allowed[i]);
 
     lua_getfield(L, env - 1, "load");
     lua_pushcclosure(L, sb_load, 1);
     lua_setfield(L, env, "load");
-    lua_pushcfunction(L, sb_collectgarbage);
+    lua_getfield(L, env - 1, "rawset");
+    lua_pushcclosure(L, sb_rawset, 1);
+    lua_setfield(L, env, "rawset");
+    lua_getfield(L, env - 1, "collectgarbage");
+    lua_pushcclosure(L, sb_collectgarbage, 1);
     lua_setfield(L, env, "collectgarbage");
     lua_pushvalue(L, loaded);
     lua_pushlightuserdata(L, h);
@@ -382,6 +521,8 @@ int sandbox_open(lua_State *L, struct host *h)
     lua_setfield(L, env, "require");
     lua_pushvalue(L, env);
     lua_setfield(L, env, "_G");
+    lua_pushvalue(L, env);
+    lua_setfield(L, loaded, "_G");
     lua_newtable(L);
     lua_setfield(L, env, "arg");
 
@@ -427,9 +568,70 @@ static int set_env(lua_State *L)
     return LUA_OK;
 }
 
+/* Feeds a script file to lua_load as luaL_loadfile would (a UTF-8 BOM and a first line
+ * starting with '#' are skipped, its newline kept so line numbers stay right), and ends the
+ * chunk early when a limit is hit while reading: the caller then reports the limit. */
+struct reader {
+    FILE *f;
+    size_t pos, len;
+    int started;
+    char buf[4096];
+};
+
+static void skip_header(struct reader *r)
+{
+    char *nl;
+    if (r->len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0)
+        r->pos = 3;
+    if (r->pos >= r->len || r->buf[r->pos] != '#')
+        return;
+    while (!(nl = memchr(r->buf + r->pos, '\n', r->len - r->pos))) {
+        r->pos = 0;
+        if (!(r->len = fread(r->buf, 1, sizeof r->buf, r->f)))
+            return;
+    }
+    r->pos = (size_t)(nl - r->buf);
+}
+
+static const char *read_chunk(lua_State *L, void *ud, size_t *size)
+{
+    struct reader *r = ud;
+    const char *p = r->buf + r->pos;
+    *size = 0;
+    if (limits_poll(limits_of(L)) != STOP_NONE)
+        return NULL;
+    if (r->pos >= r->len) {
+        r->pos = 0;
+        r->len = fread(r->buf, 1, sizeof r->buf, r->f);
+        p = r->buf;
+    }
+    if (!r->started) {
+        r->started = 1;
+        skip_header(r);
+        p = r->buf + r->pos;
+    }
+    *size = r->len - r->pos;
+    r->pos = r->len;
+    return *size ? p : NULL;
+}
+
 int sandbox_loadfile(lua_State *L, const char *path)
 {
-    int rc = luaL_loadfilex(L, path, "t");
+    struct reader r = {NULL, 0, 0, 0, {0}};
+    int rc;
+    if (!(r.f = regfile_open(path))) {
+        lua_pushfstring(L, "cannot open %s: %s", path, regfile_why(errno));
+        return LUA_ERRFILE;
+    }
+    lua_pushfstring(L, "@%s", path);
+    rc = lua_load(L, read_chunk, &r, lua_tostring(L, -1), "t");
+    lua_remove(L, -2);
+    if (ferror(r.f) && rc != LUA_ERRMEM) {
+        lua_pop(L, 1);
+        lua_pushfstring(L, "cannot read %s", path);
+        rc = LUA_ERRFILE;
+    }
+    fclose(r.f);
     return rc == LUA_OK ? set_env(L) : rc;
 }
 

@@ -15,8 +15,10 @@ int sandbox_open(lua_State *L, struct host *h);
 /* Pushes the sandbox environment table (the scripts' _ENV). */
 void sandbox_push_env(lua_State *L);
 
-/* Loads a script file as text into the sandbox environment; pushes the chunk, or returns
- * non-zero with the message pushed. */
+/* Loads a script file (a regular file only) as text into the sandbox environment; pushes the
+ * chunk, or returns the load status with the message pushed: LUA_ERRFILE (cannot open, not a
+ * regular file, cannot read), LUA_ERRSYNTAX, LUA_ERRMEM. When a limit was hit while reading,
+ * limits_of(L)->stop says which. */
 int sandbox_loadfile(lua_State *L, const char *path);
 
 /* Loads source text as a chunk into the sandbox environment (the REPL). */

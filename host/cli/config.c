@@ -9,6 +9,11 @@
 
 #include "bindings/bindings.h"
 #include "config.h"
+#include "lib/duration.h"
+
+#define CONFIG_LINE_MAX 4096          /* longest config file line */
+#define CONFIG_WHERE_MAX (CONFIG_LINE_MAX + 128) /* "path:line" for messages */
+#define CONFIG_MSG_MAX 256            /* a message from the route parser */
 
 static const struct { const char *name, *url; } environments[] = {
     {"us-east", "https://app.energycap.com"},
@@ -102,21 +107,13 @@ static char *trim(char *s)
     return s;
 }
 
-int config_parse_seconds(const char *s, double *out)
+int config_parse_request_timeout(const char *s, long *ms)
 {
-    char *end;
-    double v;
-    errno = 0;
-    v = strtod(s, &end);
-    if (end == s || errno || v < 0)
+    double secs;
+    if (duration_parse(s, &secs) || secs < CONFIG_REQUEST_TIMEOUT_MIN_S ||
+        secs > CONFIG_REQUEST_TIMEOUT_MAX_S)
         return -1;
-    if (strcmp(end, "ms") == 0)
-        v /= 1000.0;
-    else if (strcmp(end, "m") == 0)
-        v *= 60.0;
-    else if (*end && strcmp(end, "s") != 0)
-        return -1;
-    *out = v;
+    *ms = (long)(secs * 1000 + 0.5);
     return 0;
 }
 
@@ -124,7 +121,6 @@ int config_parse_seconds(const char *s, double *out)
 static int apply_key(struct config *c, const char *key, const char *val, const char *where,
                      char *err, size_t errlen)
 {
-    double secs;
     if (strcmp(key, "base_url") == 0) {
         if (config_set(&c->file_base_url, val))
             goto oom;
@@ -151,14 +147,13 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
             c->cacert = p;
         }
     } else if (strcmp(key, "http_timeout") == 0 || strcmp(key, "connect_timeout") == 0) {
-        if (config_parse_seconds(val, &secs) || secs < 0.001 || secs > 86400) {
-            snprintf(err, errlen, "%s: %s must be seconds from 0.001 to 86400 (got '%s')", where, key, val);
+        if (config_parse_request_timeout(val, key[0] == 'h' ? &c->http_timeout_ms
+                                                             : &c->connect_timeout_ms)) {
+            snprintf(err, errlen, "%s: %s must be a duration from %.10g to %.10g seconds, "
+                     "e.g. 30, 1.5, 500ms, 2m (got '%s')", where, key,
+                     CONFIG_REQUEST_TIMEOUT_MIN_S, CONFIG_REQUEST_TIMEOUT_MAX_S, val);
             return -1;
         }
-        if (key[0] == 'h')
-            c->http_timeout_ms = (long)(secs * 1000 + 0.5);
-        else
-            c->connect_timeout_ms = (long)(secs * 1000 + 0.5);
     } else if (strcmp(key, "insecure_http") == 0) {
         if (strcmp(val, "true") && strcmp(val, "false")) {
             snprintf(err, errlen, "%s: insecure_http must be true or false (got '%s')", where, val);
@@ -167,7 +162,7 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
         c->insecure_http |= strcmp(val, "true") == 0;
     } else if (strncmp(key, "route.", 6) == 0) {
         struct route_override *r;
-        char msg[256];
+        char msg[CONFIG_MSG_MAX];
         if (c->n_routes >= CONFIG_MAX_ROUTES) {
             snprintf(err, errlen, "%s: too many route overrides", where);
             return -1;
@@ -196,7 +191,7 @@ oom:
 
 static int parse_file(struct config *c, FILE *f, const char *path, char *err, size_t errlen)
 {
-    char line[4096], where[4200];
+    char line[CONFIG_LINE_MAX], where[CONFIG_WHERE_MAX];
     int lineno = 0;
     while (fgets(line, sizeof line, f)) {
         char *s, *eq;
@@ -231,7 +226,7 @@ static int parse_file(struct config *c, FILE *f, const char *path, char *err, si
 
 int config_load_file(struct config *c, const char *path, int explicit_path, char *err, size_t errlen)
 {
-    char buf[4096];
+    char buf[CONFIG_LINE_MAX];
     FILE *f;
     int rc;
     if (!path) {

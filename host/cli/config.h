@@ -10,6 +10,8 @@
 
 #define CONFIG_MAX_DIRS 16
 #define CONFIG_MAX_ROUTES 32
+#define CONFIG_REQUEST_TIMEOUT_MIN_S 0.001 /* 0 would mean "no timeout" to curl */
+#define CONFIG_REQUEST_TIMEOUT_MAX_S 86400.0
 
 struct route_override {
     char *name;   /* Lua name, e.g. "meter_groups.refresh" */
@@ -62,8 +64,9 @@ int config_load_file(struct config *c, const char *path, int explicit_path, char
  * simulator. Returns 0 or -1 with err. */
 int config_finish(struct config *c, int need_key, char *err, size_t errlen);
 
-/* Parses seconds: "30", "1.5", "30s", "500ms", "2m". Returns 0 or -1. */
-int config_parse_seconds(const char *s, double *out);
+/* Parses the time limit of one request (--http-timeout, http_timeout, ...): a duration
+ * (lib/duration.h) from CONFIG_REQUEST_TIMEOUT_MIN_S to _MAX_S, into *ms. Returns 0 or -1. */
+int config_parse_request_timeout(const char *s, long *ms);
 
 /* Maps an --environment name to its base URL, or NULL. */
 const char *config_environment_url(const char *name);

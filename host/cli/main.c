@@ -2,6 +2,8 @@
  * script's path belongs to the script, as with `lua`. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include <lua.h>
 
 #include "config.h"
+#include "lib/duration.h"
 #include "run/runner.h"
 #include "sim/sim.h"
 
@@ -26,22 +29,24 @@ static const char usage[] =
     "  --api-key-file FILE     read the API key from FILE (mode 600); else $ECAP_API_KEY\n"
     "  --config FILE           config file (default $ECAP_CONFIG, $XDG_CONFIG_HOME/ecaphost/config)\n"
     "  --cacert FILE           CA bundle for a private CA\n"
-    "  --http-timeout S        total time of one request (default 120)\n"
-    "  --connect-timeout S     time to connect (default 15)\n"
+    "  --http-timeout D        total time of one request (default 120 s)\n"
+    "  --connect-timeout D     time to connect (default 15 s)\n"
     "  --insecure-http         allow plain http:// to a non-loopback host\n"
     "  --sim                   start a private built-in simulator and talk to it (no key needed)\n"
     "  --max-in-flight N       requests in flight at once, across the whole run (default 64)\n"
-    "  --rate N                at most N requests per second (default unlimited)\n"
+    "  --rate N[/s|/min]       at most N requests per second (or minute; default unlimited)\n"
     "\n"
     "Sandbox:\n"
     "  --max-memory MB         memory limit of the script (default 512)\n"
-    "  --timeout S             wall-clock limit of the run (default none)\n"
+    "  --timeout D             wall-clock limit of the run (default none)\n"
     "  --lib DIR               let require() load Lua modules from DIR (repeatable)\n"
     "  --allow-read DIR        let fs/csv read files under DIR (repeatable)\n"
     "  --allow-write DIR       let fs write files under DIR (repeatable; implies read)\n"
     "  --allow-destructive     allow destructive operations without confirm (deleteBills=true,\n"
     "                          a bulk update with empty filters)\n"
     "  -q, --quiet             no banner, no progress, no log.info\n"
+    "\n"
+    "Durations (D): seconds (30, 1.5) or with units: 500ms, 2m, 1h30m.\n"
     "\n"
     "Exit codes: 0 success, 1 script error, 2 usage error, 3 configuration error,\n"
     "            4 time limit, 5 memory limit, 130 SIGINT, 143 SIGTERM.\n";
@@ -80,11 +85,27 @@ struct cli {
     int sim;
 };
 
-static int usage_error(const char *fmt, const char *a, const char *b)
+/* Ranges of the numeric options (flags; the config file's keys share config.h's). */
+#define RUN_TIMEOUT_MIN_S 0.001
+#define RUN_TIMEOUT_MAX_S 2592000.0 /* 30 days */
+#define MAX_MEMORY_MIN_MB 0.25      /* a Lua state needs some; 0 would mean "no limit" */
+#define MAX_MEMORY_MAX_MB 1048576.0 /* 1 TB */
+#define MAX_IN_FLIGHT_MAX 1024
+#define RATE_MIN_PER_S 0.001
+#define RATE_MAX_PER_S 1000000.0
+#define ERR_MAX 512   /* a configuration error message */
+#define URL_MAX 64    /* http://127.0.0.1:PORT */
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "ecaphost: ");
-    fprintf(stderr, fmt, a, b);
+    vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n(see ecaphost --help)\n");
+    va_end(ap);
     return EXIT_USAGE;
 }
 
@@ -99,12 +120,10 @@ static int add_dir(char **dirs, int *n, const char *path, const char *opt)
     return 0;
 }
 
-static int positive(const char *s, double *out)
+/* A whole number from min to max. */
+static int whole(const char *s, double min, double max, double *out)
 {
-    char *end;
-    errno = 0;
-    *out = strtod(s, &end);
-    return end != s && *end == 0 && errno == 0 && *out > 0;
+    return decimal_parse_all(s, out) == 0 && *out == floor(*out) && *out >= min && *out <= max;
 }
 
 static int apply(struct cli *c, const struct opt *o, const char *v)
@@ -124,37 +143,37 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
     case OPT_CACERT: return config_set(&cfg->cacert, v) ? EXIT_SCRIPT : 0;
     case OPT_HTTP_TIMEOUT:
     case OPT_CONNECT_TIMEOUT:
-        /* at least 1 ms: 0 would mean "no timeout" to curl */
-        if (config_parse_seconds(v, &d) || d < 0.001 || d > 86400)
-            return usage_error("%s needs seconds from 0.001 to 86400 (got '%s')", o->name, v);
-        *(o->id == OPT_HTTP_TIMEOUT ? &cfg->http_timeout_ms : &cfg->connect_timeout_ms) = (long)(d * 1000 + 0.5);
+        if (config_parse_request_timeout(v, o->id == OPT_HTTP_TIMEOUT ? &cfg->http_timeout_ms
+                                                                      : &cfg->connect_timeout_ms))
+            return usage_error("%s needs a duration from %.10g to %.10g seconds, e.g. 30, 1.5, "
+                               "500ms, 2m (got '%s')", o->name, CONFIG_REQUEST_TIMEOUT_MIN_S,
+                               CONFIG_REQUEST_TIMEOUT_MAX_S, v);
         return 0;
     case OPT_TIMEOUT:
-        if (config_parse_seconds(v, &d) || d <= 0)
-            return usage_error("%s needs a positive number of seconds (got '%s')", o->name, v);
+        if (duration_parse(v, &d) || d < RUN_TIMEOUT_MIN_S || d > RUN_TIMEOUT_MAX_S)
+            return usage_error("%s needs a duration from %.10g to %.10g seconds (30 days), "
+                               "e.g. 90, 10m, 1h30m (got '%s')", o->name, RUN_TIMEOUT_MIN_S,
+                               RUN_TIMEOUT_MAX_S, v);
         cfg->timeout_s = d;
         return 0;
     case OPT_MAX_MEMORY:
-        /* at least 256 KB (a Lua state needs some); 0 would mean "no limit" */
-        if (!positive(v, &d) || d < 0.25 || d > 1 << 20)
-            return usage_error("%s needs a size in MB from 0.25 to 1048576 (got '%s')", o->name, v);
+        if (decimal_parse_all(v, &d) || d < MAX_MEMORY_MIN_MB || d > MAX_MEMORY_MAX_MB)
+            return usage_error("%s needs a size in MB from %.10g to %.10g (got '%s')", o->name,
+                               MAX_MEMORY_MIN_MB, MAX_MEMORY_MAX_MB, v);
         cfg->max_memory = (size_t)(d * 1024 * 1024);
         return 0;
     case OPT_MAX_IN_FLIGHT:
-        if (!positive(v, &d) || d != (int)d || d > 1024)
-            return usage_error("%s needs a whole number 1..1024 (got '%s')", o->name, v);
+        if (!whole(v, 1, MAX_IN_FLIGHT_MAX, &d))
+            return usage_error("%s needs a whole number 1..%d (got '%s')", o->name,
+                               MAX_IN_FLIGHT_MAX, v);
         cfg->max_in_flight = (int)d;
         return 0;
-    case OPT_RATE: {
-        char buf[64];
-        snprintf(buf, sizeof buf, "%s", v);
-        if (strlen(buf) > 2 && strcmp(buf + strlen(buf) - 2, "/s") == 0)
-            buf[strlen(buf) - 2] = 0;
-        if (!positive(buf, &d))
-            return usage_error("%s needs requests per second, e.g. 20 or 20/s (got '%s')", o->name, v);
+    case OPT_RATE:
+        if (rate_parse(v, &d) || d < RATE_MIN_PER_S || d > RATE_MAX_PER_S)
+            return usage_error("%s needs requests per second from %.10g to %.10g, e.g. 20, 20/s "
+                               "or 600/min (got '%s')", o->name, RATE_MIN_PER_S, RATE_MAX_PER_S, v);
         cfg->rate = d;
         return 0;
-    }
     case OPT_LIB:
         if (cfg->n_lib_dirs >= CONFIG_MAX_DIRS)
             return usage_error("too many %s directories%s", o->name, "");
@@ -212,7 +231,7 @@ static int parse_options(struct cli *c, int argc, char **argv, int *i)
 static struct sim *start_private_sim(struct config *cfg)
 {
     struct sim_options so = {0};
-    char err[256], url[64];
+    char err[ERR_MAX], url[URL_MAX];
     struct sim *s;
     so.bind_addr = "127.0.0.1";
     if (!(s = sim_start(&so, err, sizeof err))) {
@@ -232,7 +251,7 @@ static int client_command(int argc, char **argv, int i, int is_run)
 {
     struct cli c;
     struct sim *sim = NULL;
-    char err[512];
+    char err[ERR_MAX];
     int rc;
     memset(&c, 0, sizeof c);
     config_defaults(&c.cfg);

@@ -5,11 +5,14 @@
 #define ECAP_CONFIG_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "run/exit_codes.h"
 
 #define CONFIG_MAX_DIRS 16
 #define CONFIG_MAX_ROUTES 32
+#define CONFIG_KEY_MAX_BYTES 1024 /* a key file or descriptor holding more is refused (net/http.c
+                                  * builds the header line in a buffer of 1100 bytes) */
 #define CONFIG_REQUEST_TIMEOUT_MIN_S 0.001 /* 0 would mean "no timeout" to curl */
 #define CONFIG_REQUEST_TIMEOUT_MAX_S 86400.0
 
@@ -27,6 +30,10 @@ struct config {
     char *api_key;           /* secret: C memory only */
     char *api_key_file;
     int key_file_from_cli;   /* --api-key-file wins over ECAP_API_KEY */
+    int api_key_fd;          /* --api-key-fd N (wins over ECAP_API_KEY), or -1 */
+    int key_inode_known;     /* the key came from a file: fs refuses that inode */
+    dev_t key_dev;
+    ino_t key_ino;
     char *cacert;
     char *config_path;       /* file actually read, or NULL */
     long http_timeout_ms;    /* total time of one request */
@@ -61,7 +68,9 @@ int config_load_file(struct config *c, const char *path, int explicit_path, char
 
 /* Fills base URL and key from environment/config after the command line was parsed, checks
  * them (scheme, loopback rule for http://, key file permissions). need_key = 0 for the
- * simulator. Returns 0 or -1 with err. */
+ * simulator. Whatever it returns, $ECAP_API_KEY is gone from the environment (its bytes
+ * overwritten, so /proc/self/environ no longer shows it) and the --api-key-fd descriptor has
+ * been read and closed. Returns 0 or -1 with err. */
 int config_finish(struct config *c, int need_key, char *err, size_t errlen);
 
 /* Parses the time limit of one request (--http-timeout, http_timeout, ...): a duration

@@ -27,6 +27,7 @@ static const char usage[] =
     "  --base-url URL          scheme, host and port of the API (e.g. https://app.energycap.com)\n"
     "  --environment NAME      us-east | us-west | eu | fedramp | implement\n"
     "  --api-key-file FILE     read the API key from FILE (mode 600); else $ECAP_API_KEY\n"
+    "  --api-key-fd N          read the API key from descriptor N (e.g. a pipe), then close it\n"
     "  --config FILE           config file (default $ECAP_CONFIG, $XDG_CONFIG_HOME/ecaphost/config)\n"
     "  --cacert FILE           CA bundle for a private CA\n"
     "  --http-timeout D        total time of one request (default 120 s)\n"
@@ -60,14 +61,16 @@ struct opt {
 };
 
 enum {
-    OPT_BASE_URL, OPT_ENV, OPT_KEY_FILE, OPT_CONFIG, OPT_CACERT, OPT_HTTP_TIMEOUT, OPT_CONNECT_TIMEOUT,
+    OPT_BASE_URL, OPT_ENV, OPT_KEY_FILE, OPT_KEY_FD, OPT_CONFIG, OPT_CACERT, OPT_HTTP_TIMEOUT,
+    OPT_CONNECT_TIMEOUT,
     OPT_INSECURE, OPT_SIM, OPT_MAX_IN_FLIGHT, OPT_RATE, OPT_MAX_MEMORY, OPT_TIMEOUT, OPT_LIB,
     OPT_ALLOW_READ, OPT_ALLOW_WRITE, OPT_DESTRUCTIVE, OPT_QUIET, OPT_HELP,
 };
 
 static const struct opt opts[] = {
     {"--base-url", O_VALUE, OPT_BASE_URL},       {"--environment", O_VALUE, OPT_ENV},
-    {"--api-key-file", O_VALUE, OPT_KEY_FILE},   {"--config", O_VALUE, OPT_CONFIG},
+    {"--api-key-file", O_VALUE, OPT_KEY_FILE},   {"--api-key-fd", O_VALUE, OPT_KEY_FD},
+    {"--config", O_VALUE, OPT_CONFIG},
     {"--cacert", O_VALUE, OPT_CACERT},           {"--http-timeout", O_VALUE, OPT_HTTP_TIMEOUT},
     {"--connect-timeout", O_VALUE, OPT_CONNECT_TIMEOUT},
     {"--insecure-http", O_FLAG, OPT_INSECURE},   {"--sim", O_FLAG, OPT_SIM},
@@ -137,8 +140,17 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
             return usage_error("unknown environment '%s'%s (us-east, us-west, eu, fedramp, implement)", v, "");
         return config_set(&cfg->environment, v) ? EXIT_SCRIPT : 0;
     case OPT_KEY_FILE:
+        if (cfg->api_key_fd >= 0)
+            return usage_error("--api-key-file and --api-key-fd: give one of them");
         cfg->key_file_from_cli = 1;
         return config_set(&cfg->api_key_file, v) ? EXIT_SCRIPT : 0;
+    case OPT_KEY_FD:
+        if (cfg->key_file_from_cli)
+            return usage_error("--api-key-file and --api-key-fd: give one of them");
+        if (!whole(v, 0, INT_MAX, &d))
+            return usage_error("%s needs a descriptor number (got '%s')", o->name, v);
+        cfg->api_key_fd = (int)d;
+        return 0;
     case OPT_CONFIG: c->config_file = v; return 0;
     case OPT_CACERT: return config_set(&cfg->cacert, v) ? EXIT_SCRIPT : 0;
     case OPT_HTTP_TIMEOUT:

@@ -69,6 +69,14 @@ describe("numeric host flags", function()
     local r = T.expect(2, run_host({ "--sim", "--timeout=nan" }))
     assert.matches("--timeout needs", r.stderr, 1, true)
   end)
+
+  it("--api-key-fd refuses what is not a descriptor number", function()
+    for _, v in ipairs(bad_values({ "1.5", "99999999999" })) do
+      local r = run_host({ "--sim", "--api-key-fd", v })
+      assert.are.equal(2, r.code, "'" .. v .. "' " .. T.explain(r))
+      assert.matches("--api-key-fd needs", r.stderr, 1, true)
+    end
+  end)
 end)
 
 describe("numeric config file keys", function()

@@ -18,6 +18,12 @@
 #define CONFIG_WHERE_MAX (CONFIG_LINE_MAX + 128) /* "path:line" for messages */
 #define CONFIG_MSG_MAX 256            /* a message from the route parser */
 
+/* Defaults (main.c's --help states them) */
+#define DEFAULT_HTTP_TIMEOUT_MS 120000
+#define DEFAULT_CONNECT_TIMEOUT_MS 15000
+#define DEFAULT_MAX_MEMORY_MB 512
+#define DEFAULT_MAX_IN_FLIGHT 64
+
 static const struct { const char *name, *url; } environments[] = {
     {"us-east", "https://app.energycap.com"},
     {"us-west", "https://wce.energycap.com"},
@@ -37,10 +43,10 @@ const char *config_environment_url(const char *name)
 void config_defaults(struct config *c)
 {
     memset(c, 0, sizeof *c);
-    c->http_timeout_ms = 120000;
-    c->connect_timeout_ms = 15000;
-    c->max_memory = (size_t)512 << 20;
-    c->max_in_flight = 64;
+    c->http_timeout_ms = DEFAULT_HTTP_TIMEOUT_MS;
+    c->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    c->max_memory = (size_t)DEFAULT_MAX_MEMORY_MB << 20;
+    c->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
     c->api_key_fd = -1;
 }
 

@@ -172,7 +172,7 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
         if (decimal_parse_all(v, &d) || d < MAX_MEMORY_MIN_MB || d > MAX_MEMORY_MAX_MB)
             return usage_error("%s needs a size in MB from %.10g to %.10g (got '%s')", o->name,
                                MAX_MEMORY_MIN_MB, MAX_MEMORY_MAX_MB, v);
-        cfg->max_memory = (size_t)(d * 1024 * 1024);
+        cfg->max_memory = (size_t)(d * (1 << 20)); /* MB */
         return 0;
     case OPT_MAX_IN_FLIGHT:
         if (!whole(v, 1, MAX_IN_FLIGHT_MAX, &d))

@@ -13,6 +13,7 @@
 
 /* Ranges of the numeric options (the control API's own checks in sim.lua agree). */
 #define SIM_PORT_MAX 65535
+#define SIM_DEFAULT_PORT 8080 /* USAGE states it */
 #define SIM_LATENCY_MAX_S 600.0
 #define SIM_TASK_DELAY_MAX_S 3600.0
 #define SIM_RATE_LIMIT_MAX_PER_S 1000000.0
@@ -57,7 +58,7 @@ int sim_main(int argc, char **argv)
     struct sim_options o;
     memset(&o, 0, sizeof o);
     o.bind_addr = "127.0.0.1";
-    o.port = 8080;
+    o.port = SIM_DEFAULT_PORT;
     o.log = stderr;
     double task_delay_s = -1;
 

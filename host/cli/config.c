@@ -474,14 +474,21 @@ static int resolve_base_url(struct config *c, char *err, size_t errlen)
     return 0;
 }
 
-int config_finish(struct config *c, int need_key, char *err, size_t errlen)
+int config_take_key_sources(struct config *c, int need_key, char *err, size_t errlen)
 {
     int want = need_key && !c->api_key; /* run --sim has its key already */
     int key_from_cli = c->api_key_fd >= 0 || (c->api_key_file && c->key_file_from_cli);
-    /* The environment and the descriptor first: whatever fails next, neither keeps the key */
     if (take_env_key(c, want && !key_from_cli, err, errlen))
         return -1;
     if (c->api_key_fd >= 0 && read_key_fd(c, want, err, errlen))
+        return -1;
+    return 0;
+}
+
+int config_finish(struct config *c, int need_key, char *err, size_t errlen)
+{
+    /* A no-op when the caller took them already: whatever fails next, neither keeps the key */
+    if (config_take_key_sources(c, need_key, err, errlen))
         return -1;
     if (resolve_base_url(c, err, errlen))
         return -1;

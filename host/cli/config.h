@@ -66,11 +66,18 @@ void config_free(struct config *c);
  * naming the file and line in err. */
 int config_load_file(struct config *c, const char *path, int explicit_path, char *err, size_t errlen);
 
+/* Takes the key sources that must not outlive start-up: $ECAP_API_KEY leaves the environment
+ * (its bytes overwritten, so /proc/self/environ no longer shows it, then unset) and the
+ * --api-key-fd descriptor is read and closed; either gives c->api_key when need_key and the
+ * precedence says so. Call it right after the command line is parsed, before the process
+ * opens descriptors of its own (N must be the parent's). Once done, a second call does
+ * nothing. Returns 0 or -1 with err (exit 3). */
+int config_take_key_sources(struct config *c, int need_key, char *err, size_t errlen);
+
 /* Fills base URL and key from environment/config after the command line was parsed, checks
  * them (scheme, loopback rule for http://, key file permissions). need_key = 0 for the
- * simulator. Whatever it returns, $ECAP_API_KEY is gone from the environment (its bytes
- * overwritten, so /proc/self/environ no longer shows it) and the --api-key-fd descriptor has
- * been read and closed. Returns 0 or -1 with err. */
+ * simulator. Takes the key sources first if the caller has not (config_take_key_sources), so
+ * whatever it returns, they are gone. Returns 0 or -1 with err. */
 int config_finish(struct config *c, int need_key, char *err, size_t errlen);
 
 /* Parses the time limit of one request (--http-timeout, http_timeout, ...): a duration

@@ -277,6 +277,12 @@ static int client_command(int argc, char **argv, int i, int is_run)
         rc = usage_error("unexpected argument %s%s", argv[i], "");
         goto out;
     }
+    /* Before anything opens a descriptor (--api-key-fd names one of the parent's) */
+    if (config_take_key_sources(&c.cfg, !c.sim, err, sizeof err)) {
+        fprintf(stderr, "ecaphost: %s\n", err);
+        rc = EXIT_CONFIG;
+        goto out;
+    }
     if (config_load_file(&c.cfg, c.config_file, c.config_file != NULL, err, sizeof err)) {
         fprintf(stderr, "ecaphost: %s\n", err);
         rc = EXIT_CONFIG;

@@ -183,6 +183,17 @@ describe("--api-key-fd", function()
     assert.are.equal("200\n", r.stdout)
   end)
 
+  it("with --sim, a descriptor the parent did not give is refused, never one of the host's own", function()
+    -- the private simulator's sockets would take the lowest free numbers: read before they exist
+    for fd = 3, 6 do
+      local r = T.sh(string.format("bash -c %s", T.q(string.format(
+        "exec 3<&- 4<&- 5<&- 6<&-; exec %s run -q --sim --api-key-fd %d %s", T.q(T.bin), fd,
+        T.q(T.script(PING))))))
+      assert.are.equal(3, r.code, T.explain(r))
+      assert.matches("descriptor " .. fd .. " (--api-key-fd): Bad file descriptor", r.stderr, 1, true)
+    end
+  end)
+
   it("refuses a closed descriptor (exit 3), an empty key (exit 3), and --api-key-file with it (exit 2)", function()
     local r = T.expect(3, ping_fd(7, ""))
     assert.matches("descriptor 7", r.stderr, 1, true)

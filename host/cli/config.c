@@ -14,6 +14,8 @@
 #include "lib/duration.h"
 
 #define ENV_API_KEY "ECAP_API_KEY"
+
+extern char **environ; /* POSIX; unistd.h declares it only under _GNU_SOURCE */
 #define CONFIG_LINE_MAX 4096          /* longest config file line */
 #define CONFIG_WHERE_MAX (CONFIG_LINE_MAX + 128) /* "path:line" for messages */
 #define CONFIG_MSG_MAX 256            /* a message from the route parser */
@@ -394,7 +396,10 @@ static int take_env_key(struct config *c, int use, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         rc = -1;
     }
-    wipe(env);
+    /* every copy: a crafted environment may hold the name twice, getenv finds the first */
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, ENV_API_KEY "=", sizeof ENV_API_KEY) == 0)
+            wipe(*e + sizeof ENV_API_KEY);
     unsetenv(ENV_API_KEY);
     return rc;
 }

@@ -5,19 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "lib/duration.h"
-
-static int passed, failed;
-
-#define CHECK(cond)                                                                       \
-    do {                                                                                  \
-        if (cond) {                                                                       \
-            passed++;                                                                     \
-        } else {                                                                          \
-            failed++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);      \
-        }                                                                                 \
-    } while (0)
 
 static int near(double a, double b)
 {

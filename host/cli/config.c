@@ -2,13 +2,29 @@
  * a script starts. Precedence: command line > environment > config file. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "lib/regfile.h"
+#include "lib/duration.h"
+
+#define ENV_API_KEY "ECAP_API_KEY"
+
+extern char **environ; /* POSIX; unistd.h declares it only under _GNU_SOURCE */
+#define CONFIG_LINE_MAX 4096          /* longest config file line */
+#define CONFIG_WHERE_MAX (CONFIG_LINE_MAX + 128) /* "path:line" for messages */
+#define CONFIG_MSG_MAX 256            /* a message naming a file to go after "path:line: " */
+
+/* Defaults (main.c's --help states them) */
+#define DEFAULT_HTTP_TIMEOUT_MS 120000
+#define DEFAULT_CONNECT_TIMEOUT_MS 15000
+#define DEFAULT_MAX_MEMORY_MB 512
+#define DEFAULT_MAX_IN_FLIGHT 64
 
 static const struct { const char *name, *url; } environments[] = {
     {"us-east", "https://app.energycap.com"},
@@ -29,19 +45,25 @@ const char *config_environment_url(const char *name)
 void config_defaults(struct config *c)
 {
     memset(c, 0, sizeof *c);
-    c->http_timeout_ms = 120000;
-    c->connect_timeout_ms = 15000;
-    c->max_memory = (size_t)512 << 20;
-    c->max_in_flight = 64;
+    c->http_timeout_ms = DEFAULT_HTTP_TIMEOUT_MS;
+    c->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    c->max_memory = (size_t)DEFAULT_MAX_MEMORY_MB << 20;
+    c->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
+    c->api_key_fd = -1;
+}
+
+/* Overwrites n bytes: the key must not linger in freed memory or a stack buffer. */
+static void wipe_bytes(char *s, size_t n)
+{
+    volatile char *p = s;
+    while (n--)
+        *p++ = 0;
 }
 
 static void wipe(char *s)
 {
-    if (s) {
-        volatile char *p = s; /* the key must not linger in freed memory */
-        while (*p)
-            *p++ = 0;
-    }
+    if (s)
+        wipe_bytes(s, strlen(s));
 }
 
 void config_free(struct config *c)
@@ -103,21 +125,13 @@ static char *trim(char *s)
     return s;
 }
 
-int config_parse_seconds(const char *s, double *out)
+int config_parse_request_timeout(const char *s, long *ms)
 {
-    char *end;
-    double v;
-    errno = 0;
-    v = strtod(s, &end);
-    if (end == s || errno || v < 0)
+    double secs;
+    if (duration_parse(s, &secs) || secs < CONFIG_REQUEST_TIMEOUT_MIN_S ||
+        secs > CONFIG_REQUEST_TIMEOUT_MAX_S)
         return -1;
-    if (strcmp(end, "ms") == 0)
-        v /= 1000.0;
-    else if (strcmp(end, "m") == 0)
-        v *= 60.0;
-    else if (*end && strcmp(end, "s") != 0)
-        return -1;
-    *out = v;
+    *ms = (long)(secs * 1000 + 0.5);
     return 0;
 }
 
@@ -125,7 +139,6 @@ int config_parse_seconds(const char *s, double *out)
 static int apply_key(struct config *c, const char *key, const char *val, const char *where,
                      char *err, size_t errlen)
 {
-    double secs;
     if (strcmp(key, "base_url") == 0) {
         if (config_set(&c->file_base_url, val))
             goto oom;
@@ -152,14 +165,13 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
             c->cacert = p;
         }
     } else if (strcmp(key, "http_timeout") == 0 || strcmp(key, "connect_timeout") == 0) {
-        if (config_parse_seconds(val, &secs) || secs < 0.001 || secs > 86400) {
-            snprintf(err, errlen, "%s: %s must be seconds from 0.001 to 86400 (got '%s')", where, key, val);
+        if (config_parse_request_timeout(val, key[0] == 'h' ? &c->http_timeout_ms
+                                                             : &c->connect_timeout_ms)) {
+            snprintf(err, errlen, "%s: %s must be a duration from %.10g to %.10g seconds, "
+                     "e.g. 30, 1.5, 500ms, 2m (got '%s')", where, key,
+                     CONFIG_REQUEST_TIMEOUT_MIN_S, CONFIG_REQUEST_TIMEOUT_MAX_S, val);
             return -1;
         }
-        if (key[0] == 'h')
-            c->http_timeout_ms = (long)(secs * 1000 + 0.5);
-        else
-            c->connect_timeout_ms = (long)(secs * 1000 + 0.5);
     } else if (strcmp(key, "insecure_http") == 0) {
         if (strcmp(val, "true") && strcmp(val, "false")) {
             snprintf(err, errlen, "%s: insecure_http must be true or false (got '%s')", where, val);
@@ -211,7 +223,7 @@ oom:
 
 static int parse_file(struct config *c, FILE *f, const char *path, char *err, size_t errlen)
 {
-    char line[4096], where[4200];
+    char line[CONFIG_LINE_MAX], where[CONFIG_WHERE_MAX];
     int lineno = 0;
     while (fgets(line, sizeof line, f)) {
         char *s, *eq;
@@ -246,7 +258,7 @@ static int parse_file(struct config *c, FILE *f, const char *path, char *err, si
 
 int config_load_file(struct config *c, const char *path, int explicit_path, char *err, size_t errlen)
 {
-    char buf[4096];
+    char buf[CONFIG_LINE_MAX];
     FILE *f;
     int rc;
     if (!path) {
@@ -283,36 +295,130 @@ int config_load_file(struct config *c, const char *path, int explicit_path, char
     return rc;
 }
 
+/* Reads the key from fd, what naming it for messages: to end of file, at most
+ * CONFIG_KEY_MAX_BYTES; the key is its first line, trimmed. Stores it in c->api_key when
+ * store, else drops it. Returns 0 or -1 with err. */
+static int read_key_text(struct config *c, int fd, const char *what, int store, char *err,
+                         size_t errlen)
+{
+    char buf[CONFIG_KEY_MAX_BYTES + 2], *key;
+    size_t n = 0;
+    int rc = -1;
+    while (n <= CONFIG_KEY_MAX_BYTES) {
+        ssize_t got = read(fd, buf + n, CONFIG_KEY_MAX_BYTES + 1 - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            snprintf(err, errlen, "API key %s: %s", what, strerror(errno));
+            goto out;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    if (n > CONFIG_KEY_MAX_BYTES) {
+        snprintf(err, errlen, "API key %s holds more than %d bytes: not an API key",
+                 what, CONFIG_KEY_MAX_BYTES);
+        goto out;
+    }
+    buf[n] = 0;
+    if (memchr(buf, 0, n)) {
+        snprintf(err, errlen, "API key %s holds a NUL byte: not an API key", what);
+        goto out;
+    }
+    buf[strcspn(buf, "\r\n")] = 0;
+    key = trim(buf);
+    if (*key == 0)
+        snprintf(err, errlen, "API key %s is empty", what);
+    else if (store && config_set(&c->api_key, key))
+        snprintf(err, errlen, "out of memory");
+    else
+        rc = 0;
+out:
+    wipe_bytes(buf, sizeof buf);
+    return rc;
+}
+
+/* Remembers the key file's inode (a descriptor's): fs refuses to open it, or any hard link. */
+static void note_key_inode(struct config *c, const struct stat *st)
+{
+    if (!S_ISREG(st->st_mode))
+        return;
+    c->key_inode_known = 1;
+    c->key_dev = st->st_dev;
+    c->key_ino = st->st_ino;
+}
+
 static int read_key_file(struct config *c, char *err, size_t errlen)
 {
+    char what[CONFIG_WHERE_MAX];
     struct stat st;
-    char buf[1024];
-    size_t n;
-    FILE *f = fopen(c->api_key_file, "r");
-    if (!f) {
+    int rc, fd = open(c->api_key_file, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
         snprintf(err, errlen, "API key file %s: %s", c->api_key_file, strerror(errno));
         return -1;
     }
-    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
-        fclose(f);
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "API key file %s: %s", c->api_key_file, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        close(fd);
         snprintf(err, errlen, "API key file %s is readable by group or others (mode %03o); "
                  "run: chmod 600 %s", c->api_key_file, (unsigned)(st.st_mode & 0777), c->api_key_file);
         return -1;
     }
-    n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    buf[strcspn(buf, "\r\n")] = 0;
-    if (*trim(buf) == 0) {
-        snprintf(err, errlen, "API key file %s is empty", c->api_key_file);
+    note_key_inode(c, &st);
+    snprintf(what, sizeof what, "file %s", c->api_key_file);
+    rc = read_key_text(c, fd, what, 1, err, errlen);
+    close(fd);
+    return rc;
+}
+
+/* --api-key-fd N: reads the key from N, then closes N (0..2 are pointed at /dev/null instead,
+ * so that no later open takes over a standard stream). */
+static int read_key_fd(struct config *c, int store, char *err, size_t errlen)
+{
+    char what[CONFIG_MSG_MAX];
+    struct stat st;
+    int rc, fd = c->api_key_fd, null_fd;
+    snprintf(what, sizeof what, "descriptor %d (--api-key-fd)", fd);
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "API key %s: %s", what, strerror(errno));
         return -1;
     }
-    if (config_set(&c->api_key, trim(buf))) {
+    note_key_inode(c, &st);
+    rc = read_key_text(c, fd, what, store, err, errlen);
+    if (fd > STDERR_FILENO || (null_fd = open("/dev/null", O_RDWR)) < 0) {
+        close(fd);
+    } else if (null_fd != fd) {
+        dup2(null_fd, fd);
+        close(null_fd);
+    }
+    c->api_key_fd = -1; /* read once */
+    return rc;
+}
+
+/* Takes $ECAP_API_KEY out of the environment before any script runs: its bytes are
+ * overwritten in place (unsetenv alone leaves them in the block /proc/self/environ shows),
+ * then it is unset. Stores the key in c->api_key when use. Returns 0 or -1 (memory). */
+static int take_env_key(struct config *c, int use, char *err, size_t errlen)
+{
+    char *env = getenv(ENV_API_KEY);
+    int rc = 0;
+    if (!env)
+        return 0;
+    if (use && *env && config_set(&c->api_key, env)) {
         snprintf(err, errlen, "out of memory");
-        return -1;
+        rc = -1;
     }
-    wipe(buf);
-    return 0;
+    /* every copy: a crafted environment may hold the name twice, getenv finds the first */
+    for (char **e = environ; *e; e++)
+        if (strncmp(*e, ENV_API_KEY "=", sizeof ENV_API_KEY) == 0)
+            wipe(*e + sizeof ENV_API_KEY);
+    unsetenv(ENV_API_KEY);
+    return rc;
 }
 
 static int is_loopback_host(const char *host, size_t len)
@@ -390,31 +496,32 @@ static int resolve_base_url(struct config *c, char *err, size_t errlen)
     return 0;
 }
 
+int config_take_key_sources(struct config *c, int need_key, char *err, size_t errlen)
+{
+    int want = need_key && !c->api_key; /* run --sim has its key already */
+    int key_from_cli = c->api_key_fd >= 0 || (c->api_key_file && c->key_file_from_cli);
+    if (take_env_key(c, want && !key_from_cli, err, errlen))
+        return -1;
+    if (c->api_key_fd >= 0 && read_key_fd(c, want, err, errlen))
+        return -1;
+    return 0;
+}
+
 int config_finish(struct config *c, int need_key, char *err, size_t errlen)
 {
+    /* A no-op when the caller took them already: whatever fails next, neither keeps the key */
+    if (config_take_key_sources(c, need_key, err, errlen))
+        return -1;
     if (resolve_base_url(c, err, errlen))
         return -1;
     if (check_base_url(c, err, errlen))
         return -1;
     if (!need_key || c->api_key)
         return 0;
-    if (c->api_key_file && c->key_file_from_cli)
-        return read_key_file(c, err, errlen);
-    {
-        const char *env = getenv("ECAP_API_KEY");
-        if (env && *env) {
-            if (config_set(&c->api_key, env))
-                goto oom;
-            return 0;
-        }
-    }
     if (c->api_key_file)
         return read_key_file(c, err, errlen);
-    snprintf(err, errlen, "no API key: set ECAP_API_KEY, or pass --api-key-file FILE, "
-             "or put api_key_file in the config file");
-    return -1;
-oom:
-    snprintf(err, errlen, "out of memory");
+    snprintf(err, errlen, "no API key: set ECAP_API_KEY, or pass --api-key-file FILE or "
+             "--api-key-fd N, or put api_key_file in the config file");
     return -1;
 }
 
@@ -442,6 +549,9 @@ int config_run_options(struct config *c, struct run_options *ro, char *err, size
     ro->fs.n_read_dirs = c->n_read_dirs;
     ro->fs.write_dirs = c->write_dirs;
     ro->fs.n_write_dirs = c->n_write_dirs;
+    ro->fs.key.known = c->key_inode_known;
+    ro->fs.key.dev = c->key_dev;
+    ro->fs.key.ino = c->key_ino;
     ro->consent.allow_destructive = c->allow_destructive;
     ro->routes = &c->route_table;
     ro->upload.part_name = c->upload_part_name;

@@ -5,12 +5,17 @@
 #define ECAP_CONFIG_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "run/exit_codes.h"
 #include "run/host.h"
 
 #define CONFIG_MAX_DIRS FS_MAX_GRANTS
 #define CONFIG_MAX_ROUTES ROUTES_MAX
+#define CONFIG_KEY_MAX_BYTES 1024 /* a key file or descriptor holding more is refused (net/http.c
+                                  * builds the header line in a buffer of 1100 bytes) */
+#define CONFIG_REQUEST_TIMEOUT_MIN_S 0.001 /* 0 would mean "no timeout" to curl */
+#define CONFIG_REQUEST_TIMEOUT_MAX_S 86400.0
 
 /* route.<name> = <spec> from the config file, as written (checked by routes_init). */
 struct config_route {
@@ -27,6 +32,10 @@ struct config {
     char *api_key;           /* secret: C memory only */
     char *api_key_file;
     int key_file_from_cli;   /* --api-key-file wins over ECAP_API_KEY */
+    int api_key_fd;          /* --api-key-fd N (wins over ECAP_API_KEY), or -1 */
+    int key_inode_known;     /* the key came from a file: fs refuses that inode */
+    dev_t key_dev;
+    ino_t key_ino;
     char *cacert;
     char *config_path;       /* file actually read, or NULL */
     long http_timeout_ms;    /* total time of one request */
@@ -67,13 +76,23 @@ void config_free(struct config *c);
  * naming the file and line in err. */
 int config_load_file(struct config *c, const char *path, int explicit_path, char *err, size_t errlen);
 
+/* Takes the key sources that must not outlive start-up: $ECAP_API_KEY leaves the environment
+ * (its bytes overwritten, so /proc/self/environ no longer shows it, then unset) and the
+ * --api-key-fd descriptor is read and closed; either gives c->api_key when need_key and the
+ * precedence says so. Call it right after the command line is parsed, before the process
+ * opens descriptors of its own (N must be the parent's). Once done, a second call does
+ * nothing. Returns 0 or -1 with err (exit 3). */
+int config_take_key_sources(struct config *c, int need_key, char *err, size_t errlen);
+
 /* Fills base URL and key from environment/config after the command line was parsed, checks
  * them (scheme, loopback rule for http://, key file permissions). need_key = 0 for the
- * simulator. Returns 0 or -1 with err. */
+ * simulator. Takes the key sources first if the caller has not (config_take_key_sources), so
+ * whatever it returns, they are gone. Returns 0 or -1 with err. */
 int config_finish(struct config *c, int need_key, char *err, size_t errlen);
 
-/* Parses seconds: "30", "1.5", "30s", "500ms", "2m". Returns 0 or -1. */
-int config_parse_seconds(const char *s, double *out);
+/* Parses the time limit of one request (--http-timeout, http_timeout, ...): a duration
+ * (lib/duration.h) from CONFIG_REQUEST_TIMEOUT_MIN_S to _MAX_S, into *ms. Returns 0 or -1. */
+int config_parse_request_timeout(const char *s, long *ms);
 
 /* Maps an --environment name to its base URL, or NULL. */
 const char *config_environment_url(const char *name);

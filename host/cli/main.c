@@ -2,6 +2,8 @@
  * script's path belongs to the script, as with `lua`. */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,7 @@
 
 #include "config.h"
 #include "routes.h"
+#include "lib/duration.h"
 #include "run/runner.h"
 #include "sim/sim.h"
 
@@ -26,24 +29,27 @@ static const char usage[] =
     "  --base-url URL          scheme, host and port of the API (e.g. https://app.energycap.com)\n"
     "  --environment NAME      us-east | us-west | eu | fedramp | implement\n"
     "  --api-key-file FILE     read the API key from FILE (mode 600); else $ECAP_API_KEY\n"
+    "  --api-key-fd N          read the API key from descriptor N (e.g. a pipe), then close it\n"
     "  --config FILE           config file (default $ECAP_CONFIG, $XDG_CONFIG_HOME/ecaphost/config)\n"
     "  --cacert FILE           CA bundle for a private CA\n"
-    "  --http-timeout S        total time of one request (default 120)\n"
-    "  --connect-timeout S     time to connect (default 15)\n"
+    "  --http-timeout D        total time of one request (default 120 s)\n"
+    "  --connect-timeout D     time to connect (default 15 s)\n"
     "  --insecure-http         allow plain http:// to a non-loopback host\n"
     "  --sim                   start a private built-in simulator and talk to it (no key needed)\n"
     "  --max-in-flight N       requests in flight at once, across the whole run (default 64)\n"
-    "  --rate N                at most N requests per second (default unlimited)\n"
+    "  --rate N[/s|/min]       at most N requests per second (or minute; default unlimited)\n"
     "\n"
     "Sandbox:\n"
     "  --max-memory MB         memory limit of the script (default 512)\n"
-    "  --timeout S             wall-clock limit of the run (default none)\n"
+    "  --timeout D             wall-clock limit of the run (default none)\n"
     "  --lib DIR               let require() load Lua modules from DIR (repeatable)\n"
     "  --allow-read DIR        let fs/csv read files under DIR (repeatable)\n"
     "  --allow-write DIR       let fs write files under DIR (repeatable; implies read)\n"
     "  --allow-destructive     allow destructive operations without confirm (deleteBills=true,\n"
     "                          a bulk update with empty filters)\n"
     "  -q, --quiet             no banner, no progress, no log.info\n"
+    "\n"
+    "Durations (D): seconds (30, 1.5) or with units: 500ms, 2m, 1h30m.\n"
     "\n"
     "Exit codes: 0 success, 1 script error, 2 usage error, 3 configuration error (also an\n"
     "            uncaught HTTP 401/403: the key was refused), 4 time limit, 5 memory limit,\n"
@@ -58,14 +64,16 @@ struct opt {
 };
 
 enum {
-    OPT_BASE_URL, OPT_ENV, OPT_KEY_FILE, OPT_CONFIG, OPT_CACERT, OPT_HTTP_TIMEOUT, OPT_CONNECT_TIMEOUT,
+    OPT_BASE_URL, OPT_ENV, OPT_KEY_FILE, OPT_KEY_FD, OPT_CONFIG, OPT_CACERT, OPT_HTTP_TIMEOUT,
+    OPT_CONNECT_TIMEOUT,
     OPT_INSECURE, OPT_SIM, OPT_MAX_IN_FLIGHT, OPT_RATE, OPT_MAX_MEMORY, OPT_TIMEOUT, OPT_LIB,
     OPT_ALLOW_READ, OPT_ALLOW_WRITE, OPT_DESTRUCTIVE, OPT_QUIET, OPT_HELP,
 };
 
 static const struct opt opts[] = {
     {"--base-url", O_VALUE, OPT_BASE_URL},       {"--environment", O_VALUE, OPT_ENV},
-    {"--api-key-file", O_VALUE, OPT_KEY_FILE},   {"--config", O_VALUE, OPT_CONFIG},
+    {"--api-key-file", O_VALUE, OPT_KEY_FILE},   {"--api-key-fd", O_VALUE, OPT_KEY_FD},
+    {"--config", O_VALUE, OPT_CONFIG},
     {"--cacert", O_VALUE, OPT_CACERT},           {"--http-timeout", O_VALUE, OPT_HTTP_TIMEOUT},
     {"--connect-timeout", O_VALUE, OPT_CONNECT_TIMEOUT},
     {"--insecure-http", O_FLAG, OPT_INSECURE},   {"--sim", O_FLAG, OPT_SIM},
@@ -84,11 +92,27 @@ struct cli {
     int dashdash; /* "--" ended the host options */
 };
 
-static int usage_error(const char *fmt, const char *a, const char *b)
+/* Ranges of the numeric options (flags; the config file's keys share config.h's). */
+#define RUN_TIMEOUT_MIN_S 0.001
+#define RUN_TIMEOUT_MAX_S 2592000.0 /* 30 days */
+#define MAX_MEMORY_MIN_MB 0.25      /* a Lua state needs some; 0 would mean "no limit" */
+#define MAX_MEMORY_MAX_MB 1048576.0 /* 1 TB */
+#define MAX_IN_FLIGHT_MAX 1024
+#define RATE_MIN_PER_S 0.001
+#define RATE_MAX_PER_S 1000000.0
+#define ERR_MAX 512   /* a configuration error message */
+#define URL_MAX 64    /* http://127.0.0.1:PORT */
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "ecaphost: ");
-    fprintf(stderr, fmt, a, b);
+    vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n(see ecaphost --help)\n");
+    va_end(ap);
     return EXIT_USAGE;
 }
 
@@ -103,12 +127,10 @@ static int add_dir(char **dirs, int *n, const char *path, const char *opt)
     return 0;
 }
 
-static int positive(const char *s, double *out)
+/* A whole number from min to max. */
+static int whole(const char *s, double min, double max, double *out)
 {
-    char *end;
-    errno = 0;
-    *out = strtod(s, &end);
-    return end != s && *end == 0 && errno == 0 && *out > 0;
+    return decimal_parse_all(s, out) == 0 && *out == floor(*out) && *out >= min && *out <= max;
 }
 
 static int apply(struct cli *c, const struct opt *o, const char *v)
@@ -122,43 +144,52 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
             return usage_error("unknown environment '%s'%s (us-east, us-west, eu, fedramp, implement)", v, "");
         return config_set(&cfg->environment, v) ? EXIT_SCRIPT : 0;
     case OPT_KEY_FILE:
+        if (cfg->api_key_fd >= 0)
+            return usage_error("--api-key-file and --api-key-fd: give one of them");
         cfg->key_file_from_cli = 1;
         return config_set(&cfg->api_key_file, v) ? EXIT_SCRIPT : 0;
+    case OPT_KEY_FD:
+        if (cfg->key_file_from_cli)
+            return usage_error("--api-key-file and --api-key-fd: give one of them");
+        if (!whole(v, 0, INT_MAX, &d))
+            return usage_error("%s needs a descriptor number (got '%s')", o->name, v);
+        cfg->api_key_fd = (int)d;
+        return 0;
     case OPT_CONFIG: c->config_file = v; return 0;
     case OPT_CACERT: return config_set(&cfg->cacert, v) ? EXIT_SCRIPT : 0;
     case OPT_HTTP_TIMEOUT:
     case OPT_CONNECT_TIMEOUT:
-        /* at least 1 ms: 0 would mean "no timeout" to curl */
-        if (config_parse_seconds(v, &d) || d < 0.001 || d > 86400)
-            return usage_error("%s needs seconds from 0.001 to 86400 (got '%s')", o->name, v);
-        *(o->id == OPT_HTTP_TIMEOUT ? &cfg->http_timeout_ms : &cfg->connect_timeout_ms) = (long)(d * 1000 + 0.5);
+        if (config_parse_request_timeout(v, o->id == OPT_HTTP_TIMEOUT ? &cfg->http_timeout_ms
+                                                                      : &cfg->connect_timeout_ms))
+            return usage_error("%s needs a duration from %.10g to %.10g seconds, e.g. 30, 1.5, "
+                               "500ms, 2m (got '%s')", o->name, CONFIG_REQUEST_TIMEOUT_MIN_S,
+                               CONFIG_REQUEST_TIMEOUT_MAX_S, v);
         return 0;
     case OPT_TIMEOUT:
-        if (config_parse_seconds(v, &d) || d <= 0)
-            return usage_error("%s needs a positive number of seconds (got '%s')", o->name, v);
+        if (duration_parse(v, &d) || d < RUN_TIMEOUT_MIN_S || d > RUN_TIMEOUT_MAX_S)
+            return usage_error("%s needs a duration from %.10g to %.10g seconds (30 days), "
+                               "e.g. 90, 10m, 1h30m (got '%s')", o->name, RUN_TIMEOUT_MIN_S,
+                               RUN_TIMEOUT_MAX_S, v);
         cfg->timeout_s = d;
         return 0;
     case OPT_MAX_MEMORY:
-        /* at least 256 KB (a Lua state needs some); 0 would mean "no limit" */
-        if (!positive(v, &d) || d < 0.25 || d > 1 << 20)
-            return usage_error("%s needs a size in MB from 0.25 to 1048576 (got '%s')", o->name, v);
-        cfg->max_memory = (size_t)(d * 1024 * 1024);
+        if (decimal_parse_all(v, &d) || d < MAX_MEMORY_MIN_MB || d > MAX_MEMORY_MAX_MB)
+            return usage_error("%s needs a size in MB from %.10g to %.10g (got '%s')", o->name,
+                               MAX_MEMORY_MIN_MB, MAX_MEMORY_MAX_MB, v);
+        cfg->max_memory = (size_t)(d * (1 << 20)); /* MB */
         return 0;
     case OPT_MAX_IN_FLIGHT:
-        if (!positive(v, &d) || d != (int)d || d > 1024)
-            return usage_error("%s needs a whole number 1..1024 (got '%s')", o->name, v);
+        if (!whole(v, 1, MAX_IN_FLIGHT_MAX, &d))
+            return usage_error("%s needs a whole number 1..%d (got '%s')", o->name,
+                               MAX_IN_FLIGHT_MAX, v);
         cfg->max_in_flight = (int)d;
         return 0;
-    case OPT_RATE: {
-        char buf[64];
-        snprintf(buf, sizeof buf, "%s", v);
-        if (strlen(buf) > 2 && strcmp(buf + strlen(buf) - 2, "/s") == 0)
-            buf[strlen(buf) - 2] = 0;
-        if (!positive(buf, &d))
-            return usage_error("%s needs requests per second, e.g. 20 or 20/s (got '%s')", o->name, v);
+    case OPT_RATE:
+        if (rate_parse(v, &d) || d < RATE_MIN_PER_S || d > RATE_MAX_PER_S)
+            return usage_error("%s needs requests per second from %.10g to %.10g, e.g. 20, 20/s "
+                               "or 600/min (got '%s')", o->name, RATE_MIN_PER_S, RATE_MAX_PER_S, v);
         cfg->rate = d;
         return 0;
-    }
     case OPT_LIB:
         if (cfg->n_lib_dirs >= CONFIG_MAX_DIRS)
             return usage_error("too many %s directories%s", o->name, "");
@@ -237,7 +268,7 @@ static void warn_late_options(const struct cli *c, int argc, char **argv, int fi
 static struct sim *start_private_sim(struct config *cfg)
 {
     struct sim_options so = {0};
-    char err[256], url[64];
+    char err[ERR_MAX], url[URL_MAX];
     struct sim *s;
     so.bind_addr = "127.0.0.1";
     if (!(s = sim_start(&so, err, sizeof err))) {
@@ -258,7 +289,7 @@ static int client_command(int argc, char **argv, int i, int is_run)
     struct cli c;
     struct run_options ro;
     struct sim *sim = NULL;
-    char err[512];
+    char err[ERR_MAX];
     int rc;
     memset(&c, 0, sizeof c);
     config_defaults(&c.cfg);
@@ -270,6 +301,12 @@ static int client_command(int argc, char **argv, int i, int is_run)
     }
     if (!is_run && i < argc) {
         rc = usage_error("unexpected argument %s%s", argv[i], "");
+        goto out;
+    }
+    /* Before anything opens a descriptor (--api-key-fd names one of the parent's) */
+    if (config_take_key_sources(&c.cfg, !c.sim, err, sizeof err)) {
+        fprintf(stderr, "ecaphost: %s\n", err);
+        rc = EXIT_CONFIG;
         goto out;
     }
     if (is_run)

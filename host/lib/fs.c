@@ -76,13 +76,15 @@ static int os_fail(lua_State *L, const char *fname, const char *given, int e)
     return fs_io_fail(L, fname, given, e);
 }
 
-/* Raises the refusal for EXDEV (the path led out of the grant at open time), else as
- * os_fail. */
+/* Raises the refusal for EXDEV (the path led out of the grant at open time) and FS_EHIDDEN
+ * (what was opened is a file no script may reach), else as os_fail. */
 static int open_fail(lua_State *L, const char *fname, const char *given, enum fs_access acc,
                      int e)
 {
     if (e == EXDEV)
         return fs_refuse(L, fname, given, acc);
+    if (e == FS_EHIDDEN)
+        return fs_refuse_hidden(L, fname, given);
     return os_fail(L, fname, given, e);
 }
 

@@ -3,12 +3,19 @@
 #ifndef ECAP_FS_PRIVATE_H
 #define ECAP_FS_PRIVATE_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 #include <lua.h>
 
+#include "libs.h"
+
 #define FS_PATH_MAX 4096 /* longest resolved path handled (Linux's PATH_MAX) */
+
+/* The errno fs_open_beneath (and so fs_write_atomic, fs_append_to) reports for a file that no
+ * script may reach (see fs_refuse_hidden); open(2) never sets EDOM itself. */
+#define FS_EHIDDEN EDOM
 
 struct fs_grants;
 
@@ -45,6 +52,10 @@ void fs_resolve_existing(lua_State *L, const char *fname, int arg, enum fs_acces
 
 /* Raises the "sandbox" refusal for given (the path escaped the grants). */
 int fs_refuse(lua_State *L, const char *fname, const char *given, enum fs_access acc);
+/* Raises the "sandbox" refusal for a path no grant opens: on procfs or sysfs (/proc holds the
+ * process's environment, memory and descriptors; /dev/fd and /dev/stdin lead there), or the
+ * API key file (any hard link to it included). */
+int fs_refuse_hidden(lua_State *L, const char *fname, const char *given);
 
 /* A resolved, granted path and the grant it lies in: opens go through the grant's directory
  * descriptor (openat2 with RESOLVE_BENEATH), so a directory swapped for a symlink between the
@@ -54,6 +65,7 @@ struct fs_anchor {
     int gerr;         /* when gfd is -1: why the grant could not be opened */
     const char *real; /* the resolved path */
     const char *rel;  /* real relative to the grant ("." for the grant itself) */
+    struct fs_key_id key; /* refused at open, whatever the path */
 };
 
 /* Finds the grant of real (resolved and granted for acc) and opens it on first use in this
@@ -61,7 +73,9 @@ struct fs_anchor {
 void fs_anchor(lua_State *L, const char *real, enum fs_access acc, struct fs_anchor *a);
 /* Opens rel (relative to a's grant; abs is the same path, absolute) with openat2 and
  * RESOLVE_BENEATH; falls back to open(abs) when the kernel has no openat2. Returns a
- * descriptor, or -1 with errno set (EXDEV: the path now leads out of the grant). No Lua calls. */
+ * descriptor, or -1 with errno set (EXDEV: the path now leads out of the grant; FS_EHIDDEN:
+ * what was opened is on procfs/sysfs or is the key file, checked on the descriptor itself, so
+ * no swap between check and open gets past it). No Lua calls. */
 int fs_open_beneath(const struct fs_anchor *a, const char *rel, const char *abs, int flags,
                     mode_t mode);
 

@@ -8,14 +8,23 @@
  * The check alone would leave a window: another process that can write inside a grant could
  * swap a directory for a symlink between the check and an open by name. So every open is
  * made relative to a descriptor of the grant, opened once per Lua state, with openat2 and
- * RESOLVE_BENEATH: the kernel refuses (EXDEV) a path that leads out of it at open time. */
+ * RESOLVE_BENEATH: the kernel refuses (EXDEV) a path that leads out of it at open time.
+ *
+ * Some files no grant opens, so that the API key stays out of every path a script can reach:
+ * procfs (/proc/self/environ, /proc/self/mem, the descriptors; /dev/fd and /dev/stdin are
+ * links into it) and sysfs (kernel state, never workflow data) by their filesystem type, and
+ * the key file by its device and inode (hard links included). Both are checked on the
+ * resolved path, so fs.exists refuses them too, and again on every descriptor opened. */
 #define _GNU_SOURCE /* realpath, O_PATH, syscall */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/magic.h> /* PROC_SUPER_MAGIC, SYSFS_MAGIC */
 #if defined(__has_include)
 #if __has_include(<linux/openat2.h>)
 #include <linux/openat2.h>
@@ -111,6 +120,49 @@ int fs_refuse(lua_State *L, const char *fname, const char *given, enum fs_access
     return lua_error(L);
 }
 
+int fs_refuse_hidden(lua_State *L, const char *fname, const char *given)
+{
+    return fs_fail(L, "sandbox", fname, given, "not open to scripts under any grant "
+                   "(/proc, /sys and the API key file never are)");
+}
+
+/* ---- files no grant opens ---------------------------------------------------------------- */
+
+/* Whether a file with these statfs/stat results is hidden from scripts. */
+static int hidden(const struct statfs *sf, const struct stat *st, const struct fs_key_id *key)
+{
+    if (sf->f_type == PROC_SUPER_MAGIC || sf->f_type == SYSFS_MAGIC)
+        return 1;
+    return key->known && st->st_dev == key->dev && st->st_ino == key->ino;
+}
+
+/* The key file's identity from the run's grants. */
+static void key_identity(const struct fs_grants *c, struct fs_key_id *key)
+{
+    key->known = c && c->key.known;
+    key->dev = key->known ? c->key.dev : 0;
+    key->ino = key->known ? c->key.ino : 0;
+}
+
+/* Whether the file at path (resolved) is hidden; a path that cannot be examined counts as
+ * hidden. No Lua calls. */
+static int path_hidden(const struct fs_grants *c, const char *path)
+{
+    struct fs_key_id key;
+    struct statfs sf;
+    struct stat st;
+    key_identity(c, &key);
+    return statfs(path, &sf) != 0 || stat(path, &st) != 0 || hidden(&sf, &st, &key);
+}
+
+/* The same for an open descriptor (O_PATH ones included). */
+static int fd_hidden(const struct fs_anchor *a, int fd)
+{
+    struct statfs sf;
+    struct stat st;
+    return fstatfs(fd, &sf) != 0 || fstat(fd, &st) != 0 || hidden(&sf, &st, &a->key);
+}
+
 /* ---- grant descriptors ------------------------------------------------------------------- */
 
 #define GRANTS_MT "ecap.fs.grants"
@@ -179,6 +231,7 @@ void fs_anchor(lua_State *L, const char *real, enum fs_access acc, struct fs_anc
     a->gerr = EACCES;
     a->real = real;
     a->rel = real;
+    key_identity(c, &a->key);
     if (!c)
         return;
     for (i = 0; i < c->n_write_dirs && i < FS_MAX_GRANTS; i++)
@@ -236,6 +289,11 @@ int fs_open_beneath(const struct fs_anchor *a, const char *rel, const char *abs,
     fd = openat2_beneath(a->gfd, rel, flags | O_CLOEXEC, mode);
     if (fd < 0 && errno == ENOSYS) /* kernel before 5.6: the check alone, as before */
         fd = open(abs, flags | O_CLOEXEC, mode);
+    if (fd >= 0 && fd_hidden(a, fd)) {
+        close(fd);
+        errno = FS_EHIDDEN;
+        return -1;
+    }
     return fd;
 }
 
@@ -311,12 +369,15 @@ enum fs_found fs_resolve(lua_State *L, const char *fname, const char *given, siz
     if (real_path(given, real)) {
         if (!granted(L, real, acc))
             fs_refuse(L, fname, given, acc);
+        if (path_hidden(fs_config(L), real))
+            fs_refuse_hidden(L, fname, given);
         return FOUND_FILE;
     }
     e = errno;
     name = fs_split_path(given, dir);
     if (e == ENOENT && plain_name(name) && real_path(dir, real)) {
         size_t n = strlen(real);
+        int dir_hidden = path_hidden(fs_config(L), real);
         if (n + 1 + strlen(name) >= FS_PATH_MAX)
             return fs_io_fail(L, fname, given, ENAMETOOLONG), FOUND_NOTHING;
         if (n > 1)
@@ -324,6 +385,8 @@ enum fs_found fs_resolve(lua_State *L, const char *fname, const char *given, siz
         strcpy(real + n, name);
         if (!granted(L, real, acc))
             fs_refuse(L, fname, given, acc);
+        if (dir_hidden)
+            fs_refuse_hidden(L, fname, given);
         return FOUND_MISSING;
     }
     /* Unresolvable: decide between refusal and OS error on the part that does exist, so an
@@ -331,6 +394,8 @@ enum fs_found fs_resolve(lua_State *L, const char *fname, const char *given, siz
     nearest_ancestor(given, real);
     if (!real[0] || !granted(L, real, acc))
         fs_refuse(L, fname, given, acc);
+    if (path_hidden(fs_config(L), real))
+        fs_refuse_hidden(L, fname, given);
     *err = e;
     return FOUND_NOTHING;
 }

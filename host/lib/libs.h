@@ -3,16 +3,27 @@
 #ifndef ECAP_LIBS_H
 #define ECAP_LIBS_H
 
+#include <sys/types.h>
+
 #include <lua.h>
 
 #define FS_MAX_GRANTS 16 /* directories per --allow-read / --allow-write */
 
-/* The directories a run grants (realpaths), read by every fs and csv function of the state. */
+/* The API key file's identity, when the key came from a file (no file: known = 0). */
+struct fs_key_id {
+    int known;
+    dev_t dev;
+    ino_t ino;
+};
+
+/* The directories a run grants (realpaths), read by every fs and csv function of the state,
+ * and the key file no grant opens. */
 struct fs_grants {
     char *const *read_dirs;
     int n_read_dirs;
     char *const *write_dirs;   /* writable, and readable too */
     int n_write_dirs;
+    struct fs_key_id key;
 };
 
 /* Gives the fs module of L its grants (g must outlive L); without it fs touches no file. */

@@ -1,5 +1,4 @@
 /* `ecaphost sim [options]`: runs the simulator in the foreground until SIGINT/SIGTERM. */
-#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -9,7 +8,17 @@
 
 #include <pthread.h>
 
+#include "lib/duration.h"
 #include "sim.h"
+
+/* Ranges of the numeric options (the control API's own checks in sim.lua agree). */
+#define SIM_PORT_MAX 65535
+#define SIM_DEFAULT_PORT 8080 /* USAGE states it */
+#define SIM_LATENCY_MAX_S 600.0
+#define SIM_TASK_DELAY_MAX_S 3600.0
+#define SIM_RATE_LIMIT_MAX_PER_S 1000000.0
+#define SIM_NAME_MAX 32 /* longest option name */
+#define SIM_ERR_MAX 512
 
 static const char USAGE[] =
     "usage: ecaphost sim [options]\n"
@@ -18,12 +27,12 @@ static const char USAGE[] =
     "\n"
     "  --port N            port to listen on (default 8080; 0 picks a free port)\n"
     "  --bind ADDR         address to listen on (default 127.0.0.1)\n"
-    "  --latency D         delay added to every reply: 50ms, 0.05s or 50 (ms)\n"
+    "  --latency D         delay added to every reply: 50ms, 0.05s (a bare number is seconds)\n"
     "  --data FILE         JSON data set (default: the embedded demo data)\n"
     "  --api-key KEY       the only ECI-ApiKey accepted (default: any non-empty key)\n"
     "  --fail-rate R       share of requests answered 500/503 at random, 0..1\n"
-    "  --rate-limit N/s    requests per second before 429 + Retry-After (also N/min)\n"
-    "  --task-delay D      time until a cost-avoidance task finishes (default 1s)\n"
+    "  --rate-limit N/s    requests per second before 429 + Retry-After (also N/min; 0 = none)\n"
+    "  --task-delay D      time until a cost-avoidance task finishes (default 1s, at most 1h)\n"
     "  --quiet             no per-request log lines on stderr\n"
     "  --help              this text\n"
     "\n"
@@ -44,67 +53,12 @@ static int bad(const char *fmt, ...)
     return 2;
 }
 
-/* A number with nothing after it (except an allowed unit suffix, returned in *rest). */
-static int parse_number(const char *s, double *out, const char **rest)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno || !isfinite(v))
-        return -1;
-    *out = v;
-    *rest = end;
-    return 0;
-}
-
-/* A unit suffix: the number is multiplied by mul, then divided by div. */
-struct unit {
-    const char *suffix;
-    double mul, div;
-};
-
-/* A non-negative number followed by one of the units ("" = no suffix). */
-static int parse_with_unit(const char *s, const struct unit *units, double *out)
-{
-    const char *suffix;
-    double v;
-    if (parse_number(s, &v, &suffix) != 0 || v < 0)
-        return -1;
-    for (const struct unit *u = units; u->suffix; u++) {
-        if (strcmp(suffix, u->suffix) == 0) {
-            *out = v * u->mul / u->div;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* 50ms, 0.05s, 2m, or a bare number of milliseconds. */
-static int parse_duration_ms(const char *s, double *ms)
-{
-    static const struct unit units[] = {
-        { "", 1, 1 }, { "ms", 1, 1 }, { "s", 1000, 1 }, { "m", 60000, 1 }, { "min", 60000, 1 },
-        { NULL, 0, 0 },
-    };
-    return parse_with_unit(s, units, ms);
-}
-
-/* N, N/s, N/sec, N/m, N/min: requests per second. */
-static int parse_rate(const char *s, double *per_s)
-{
-    static const struct unit units[] = {
-        { "", 1, 1 }, { "/s", 1, 1 }, { "/sec", 1, 1 }, { "/m", 1, 60 }, { "/min", 1, 60 },
-        { NULL, 0, 0 },
-    };
-    return parse_with_unit(s, units, per_s);
-}
-
 int sim_main(int argc, char **argv)
 {
     struct sim_options o;
     memset(&o, 0, sizeof o);
     o.bind_addr = "127.0.0.1";
-    o.port = 8080;
+    o.port = SIM_DEFAULT_PORT;
     o.log = stderr;
     double task_delay_s = -1;
 
@@ -131,7 +85,7 @@ int sim_main(int argc, char **argv)
         if (!is_known)
             return bad("unknown option '%.*s'", (int)nlen, arg);
         /* --name value or --name=value */
-        char name[32];
+        char name[SIM_NAME_MAX];
         const char *val;
         const char *eq = strchr(arg, '=');
         if (eq) {
@@ -150,16 +104,17 @@ int sim_main(int argc, char **argv)
             val = argv[++i];
         }
         double v;
-        const char *rest;
         if (strcmp(name, "--port") == 0) {
-            if (parse_number(val, &v, &rest) != 0 || *rest || v < 0 || v > 65535 || v != floor(v))
-                return bad("--port: '%s' is not a port number (0..65535)", val);
+            if (decimal_parse_all(val, &v) != 0 || v > SIM_PORT_MAX || v != floor(v))
+                return bad("--port: '%s' is not a port number (0..%d)", val, SIM_PORT_MAX);
             o.port = (int)v;
         } else if (strcmp(name, "--bind") == 0) {
             o.bind_addr = val;
         } else if (strcmp(name, "--latency") == 0) {
-            if (parse_duration_ms(val, &o.latency_ms) != 0)
-                return bad("--latency: '%s' is not a duration (e.g. 50ms, 0.05s)", val);
+            if (duration_parse(val, &v) != 0 || v > SIM_LATENCY_MAX_S)
+                return bad("--latency: '%s' is not a duration from 0 to %.0f s (e.g. 50ms, 0.05s)",
+                           val, SIM_LATENCY_MAX_S);
+            o.latency_ms = v * 1000.0;
         } else if (strcmp(name, "--data") == 0) {
             o.data_file = val;
         } else if (strcmp(name, "--api-key") == 0) {
@@ -167,17 +122,17 @@ int sim_main(int argc, char **argv)
                 return bad("--api-key: the key must not be empty");
             o.api_key = val;
         } else if (strcmp(name, "--fail-rate") == 0) {
-            if (parse_number(val, &v, &rest) != 0 || *rest || v < 0 || v > 1)
+            if (decimal_parse_all(val, &v) != 0 || v > 1)
                 return bad("--fail-rate: '%s' is not a number from 0 to 1", val);
             o.fail_rate = v;
         } else if (strcmp(name, "--rate-limit") == 0) {
-            if (parse_rate(val, &o.rate_limit) != 0)
-                return bad("--rate-limit: '%s' is not a rate (e.g. 20/s)", val);
+            if (rate_parse(val, &o.rate_limit) != 0 || o.rate_limit > SIM_RATE_LIMIT_MAX_PER_S)
+                return bad("--rate-limit: '%s' is not a rate from 0 to %.0f/s (e.g. 20/s)", val,
+                           SIM_RATE_LIMIT_MAX_PER_S);
         } else if (strcmp(name, "--task-delay") == 0) {
-            double ms;
-            if (parse_duration_ms(val, &ms) != 0 || ms > 3600000.0)
-                return bad("--task-delay: '%s' is not a duration (e.g. 1s, 200ms)", val);
-            task_delay_s = ms / 1000.0;
+            if (duration_parse(val, &task_delay_s) != 0 || task_delay_s > SIM_TASK_DELAY_MAX_S)
+                return bad("--task-delay: '%s' is not a duration from 0 to %.0f s (e.g. 1s, 200ms)",
+                           val, SIM_TASK_DELAY_MAX_S);
         } else {
             return bad("unknown option '%s'", name);
         }
@@ -195,7 +150,7 @@ int sim_main(int argc, char **argv)
         return 1;
     }
 
-    char err[512];
+    char err[SIM_ERR_MAX];
     struct sim *s = sim_start_with(&o, task_delay_s, err, sizeof err);
     if (!s) {
         fprintf(stderr, "ecaphost sim: %s\n", err);

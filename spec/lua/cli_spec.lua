@@ -76,7 +76,7 @@ describe("cli: usage errors exit 2", function()
     { { "run" }, "run needs a script" },
     { { "run", "--base-url", CLOSED, "/nonexistent/dir/script.lua" }, "cannot open", "no hint" },
     { { "run", "--timeout" }, "--timeout needs a value" },
-    { { "run", "--timeout", "abc", "x.lua" }, "--timeout needs a positive number" },
+    { { "run", "--timeout", "abc", "x.lua" }, "--timeout needs a duration" },
     { { "run", "--max-memory", "0", "x.lua" }, "--max-memory needs a size" },
     { { "run", "--http-timeout", "-1", "x.lua" }, "--http-timeout" },
     { { "run", "--environment", "mars", "x.lua" }, "unknown environment 'mars'" },

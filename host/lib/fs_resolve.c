@@ -163,6 +163,13 @@ static int fd_hidden(const struct fs_anchor *a, int fd)
     return fstatfs(fd, &sf) != 0 || fstat(fd, &st) != 0 || hidden(&sf, &st, &a->key);
 }
 
+int fs_fd_hidden(lua_State *L, int fd)
+{
+    struct fs_anchor a;
+    key_identity(fs_config(L), &a.key);
+    return fd_hidden(&a, fd);
+}
+
 /* ---- grant descriptors ------------------------------------------------------------------- */
 
 #define GRANTS_MT "ecap.fs.grants"

@@ -35,6 +35,10 @@ void fs_set_grants(lua_State *L, const struct fs_grants *g);
  * closed). Returns the descriptor and the file's size in *size; raises fs's errors. */
 int fs_open_granted(lua_State *L, const char *fname, int arg, long long *size);
 
+/* Whether the open file fd is one no script may read whatever the grants (procfs, sysfs, the
+ * API key file of L's grants): for the host's own readers of script-named files (require). */
+int fs_fd_hidden(lua_State *L, int fd);
+
 /* lua_CFunctions: each pushes its module table. */
 int fs_open(lua_State *L);
 int csv_open(lua_State *L);

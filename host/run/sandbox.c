@@ -623,6 +623,12 @@ int sandbox_loadfile(lua_State *L, const char *path)
         lua_pushfstring(L, "cannot open %s: %s", path, regfile_why(errno));
         return LUA_ERRFILE;
     }
+    if (fs_fd_hidden(L, fileno(r.f))) { /* a module symlinked to the key file, say */
+        fclose(r.f);
+        lua_pushfstring(L, "cannot open %s: not open to scripts (/proc, /sys and the API key "
+                        "file never are)", path);
+        return LUA_ERRFILE;
+    }
     lua_pushfstring(L, "@%s", path);
     rc = lua_load(L, read_chunk, &r, lua_tostring(L, -1), "t");
     lua_remove(L, -2);

@@ -89,6 +89,28 @@ describe("the key file under a grant", function()
   end)
 end)
 
+describe("require", function()
+  it("does not load the key file through a module symlinked to it, nor one in /proc", function()
+    local lib = T.tmpname(".lib")
+    assert(os.execute("mkdir -p " .. T.q(lib)))
+    assert(os.execute("ln -s " .. T.q(key_path) .. " " .. T.q(lib .. "/k.lua")))
+    assert(os.execute("ln -s /proc/self/environ " .. T.q(lib .. "/env.lua")))
+    local script = T.write(lib .. "/main.lua", [[
+      print(pcall(require, "k"))
+      print(pcall(require, "env"))]])
+    local r = T.run({ "run", "-q", "--base-url", sim.url, "--api-key-file", key_path, script },
+      { env = { ECAP_API_KEY = false } })
+    T.expect(0, r)
+    assert_no_key(r)
+    local n = 0
+    for line in r.stdout:gmatch("[^\n]+") do
+      n = n + 1
+      assert.matches("^false\t.*not open to scripts", line)
+    end
+    assert.are.equal(2, n, T.explain(r))
+  end)
+end)
+
 describe("procfs and sysfs under a grant", function()
   local PATHS = { "/proc/self/environ", "/proc/self/cmdline", "/proc/self/fd", "/proc/self/mem",
                   "/proc/thread-self/environ", "/dev/fd/../environ", "/proc", "/sys" }

@@ -16,6 +16,9 @@
 
 #define XFER_MT "ecap.transfer"
 #define ERR_BODY_MAX 2048 /* bytes of a non-JSON error body kept in the error */
+#define QUERY_MAX 64      /* query parameters of one call */
+#define NUM_TEXT_MAX 64   /* text of a number in a query */
+#define ESCAPE_CHUNK 256  /* bytes URL-escaped at a time into a stack buffer */
 
 /* A transfer lives in a userdata on the caller's stack, so it survives a yield and is freed by
  * the collector if the caller dies: uservalue 1 = request body (string), 2 = path. */
@@ -56,9 +59,9 @@ int url_escape(const char *s, size_t len, char *out, size_t outlen)
 
 static void add_escaped(luaL_Buffer *b, const char *s, size_t len)
 {
-    char tmp[3 * 256 + 1];
+    char tmp[3 * ESCAPE_CHUNK + 1];
     while (len > 0) {
-        size_t n = len > 256 ? 256 : len;
+        size_t n = len > ESCAPE_CHUNK ? ESCAPE_CHUNK : len;
         int w = url_escape(s, n, tmp, sizeof tmp);
         luaL_addlstring(b, tmp, (size_t)w);
         s += n;
@@ -89,8 +92,8 @@ const char *call_path_problem(const char *p)
     return NULL;
 }
 
-/* The text of one query value. Strings stay anchored by the query table, numbers are written
- * into num: the pointer stays valid after the value is popped. */
+/* The text of the value at idx: a string points into that value (keep it on the stack while
+ * the text is used), a number is written into num. */
 static const char *query_text(lua_State *L, int idx, const char *key, char *num, size_t numlen,
                               size_t *len)
 {
@@ -127,52 +130,83 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void add_pair(luaL_Buffer *b, const char *key, const char *value, size_t len, int *first)
+/* [-0, +0] Appends key and the text of the value at vidx to the pair array pt (our own). */
+static void push_pair(lua_State *L, int pt, lua_Integer *n, const char *key, int vidx)
 {
-    luaL_addchar(b, *first ? '?' : '&');
-    *first = 0;
-    add_escaped(b, key, strlen(key));
-    luaL_addchar(b, '=');
-    add_escaped(b, value, len);
+    char num[NUM_TEXT_MAX];
+    size_t len;
+    const char *s = query_text(L, vidx, key, num, sizeof num, &len);
+    lua_pushlstring(L, s, len);
+    lua_pushstring(L, key); /* on top: stored first, at the odd index */
+    lua_rawseti(L, pt, ++*n);
+    lua_rawseti(L, pt, ++*n);
 }
 
-/* Appends "?k=v&k=v" (keys sorted, so a request is reproducible; arrays repeat the key).
- * A luaL_Buffer may sit on top of the stack: every value is pushed, read and popped before
- * the next buffer operation, and the script's table is read raw (no metamethod runs). */
-static void add_query(lua_State *L, luaL_Buffer *b, int q)
+/* [-0, +1] Pushes a private copy of the script's query table q: the array {k1, v1, k2, v2, ...}
+ * of strings, keys sorted (a request is reproducible), array values repeating their key.
+ * Nothing is read through a pointer that only q anchors: a finalizer that empties q while we
+ * allocate cannot free what we read. Raw access only: no metamethod of the script runs. */
+static int push_query_pairs(lua_State *L, int q)
 {
-    const char *keys[64], *s;
-    char num[64];
-    size_t len;
-    int n = 0, first = 1;
+    const char *keys[QUERY_MAX];
+    lua_Integer n = 0;
+    int nkeys = 0, kt, pt;
+    lua_createtable(L, QUERY_MAX, 0); /* the keys, anchored here while they are sorted */
+    kt = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, q)) {
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING)
             err_raise(L, "validation", "query keys must be strings");
-        if (n == 64)
-            err_raise(L, "validation", "too many query parameters (max 64)");
-        keys[n++] = lua_tostring(L, -1); /* anchored by the table */
+        if (nkeys == QUERY_MAX)
+            err_raise(L, "validation", "too many query parameters (max %d)", QUERY_MAX);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, kt, ++nkeys);
     }
-    qsort(keys, (size_t)n, sizeof keys[0], cmp_str);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < nkeys; i++) {
+        lua_rawgeti(L, kt, i + 1);
+        keys[i] = lua_tostring(L, -1); /* anchored by kt, which nothing else can reach */
+        lua_pop(L, 1);
+    }
+    qsort(keys, (size_t)nkeys, sizeof keys[0], cmp_str);
+    lua_createtable(L, 2 * nkeys, 0);
+    pt = lua_gettop(L);
+    for (int i = 0; i < nkeys; i++) {
         lua_pushstring(L, keys[i]);
         if (lua_rawget(L, q) == LUA_TTABLE) {
             lua_Integer count = (lua_Integer)lua_rawlen(L, -1);
-            lua_pop(L, 1);
             for (lua_Integer j = 1; j <= count; j++) {
-                lua_pushstring(L, keys[i]);
-                lua_rawget(L, q);
                 lua_rawgeti(L, -1, j);
-                s = query_text(L, -1, keys[i], num, sizeof num, &len);
-                lua_pop(L, 2);
-                add_pair(b, keys[i], s, len, &first);
+                push_pair(L, pt, &n, keys[i], lua_gettop(L));
+                lua_pop(L, 1);
             }
         } else {
-            s = query_text(L, -1, keys[i], num, sizeof num, &len);
-            lua_pop(L, 1);
-            add_pair(b, keys[i], s, len, &first);
+            push_pair(L, pt, &n, keys[i], lua_gettop(L));
         }
+        lua_pop(L, 1);
+    }
+    lua_remove(L, kt);
+    return (int)n;
+}
+
+/* Appends "?k=v&k=v" from the pair array at pt (push_query_pairs). A luaL_Buffer may sit on
+ * top of the stack: each string is read and popped before the next buffer operation, and stays
+ * anchored by pt, which only we hold. */
+static void add_query(lua_State *L, luaL_Buffer *b, int pt, int n)
+{
+    for (int i = 1; i < n; i += 2) {
+        const char *key, *value;
+        size_t klen, vlen;
+        lua_rawgeti(L, pt, i);
+        key = lua_tolstring(L, -1, &klen);
+        lua_pop(L, 1);
+        lua_rawgeti(L, pt, i + 1);
+        value = lua_tolstring(L, -1, &vlen);
+        lua_pop(L, 1);
+        luaL_addchar(b, i == 1 ? '?' : '&');
+        add_escaped(b, key, klen);
+        luaL_addchar(b, '=');
+        add_escaped(b, value, vlen);
     }
 }
 
@@ -389,7 +423,7 @@ int ecap_call(lua_State *L, const struct call *c)
     size_t body_len = 0;
     char method[8], err[256];
     luaL_Buffer b;
-    int ud;
+    int ud, pairs = 0, npairs = 0;
 
     if (strlen(c->method) >= sizeof method)
         err_raise(L, "validation", "unknown HTTP method %s", c->method);
@@ -428,12 +462,15 @@ int ecap_call(lua_State *L, const struct call *c)
     }
     if (c->headers)
         add_headers(L, &u->x, c->headers);
+    if (c->query) {
+        npairs = push_query_pairs(L, c->query);
+        pairs = lua_gettop(L);
+    }
 
     luaL_buffinit(L, &b);
     luaL_addstring(&b, cfg->base_url);
     luaL_addstring(&b, c->path);
-    if (c->query)
-        add_query(L, &b, c->query);
+    add_query(L, &b, pairs, npairs);
     luaL_pushresult(&b);
 
     u->x.max_body = cfg->max_memory ? cfg->max_memory : (size_t)1 << 30;

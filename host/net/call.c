@@ -12,6 +12,7 @@
 #include "lib/errors.h"
 #include "http.h"
 #include "lib/json.h"
+#include "lib/limits.h"
 #include "loop.h"
 
 #define XFER_MT "ecap.transfer"
@@ -220,19 +221,29 @@ static int header_name_ok(const char *s)
     return 1;
 }
 
-/* opts.headers: non-secret extras. The key header and transport headers stay ours. */
+/* Raises the memory-limit stop if charging the budget set it, else "out of memory". */
+static int raise_oom(lua_State *L)
+{
+    limits_check(L);
+    return luaL_error(L, "out of memory");
+}
+
+/* opts.headers: non-secret extras, at most HTTP_HEADERS_MAX lines of HTTP_HEADER_LINE_MAX
+ * bytes. The key header and transport headers stay ours. */
 static void add_headers(lua_State *L, struct xfer *x, int h)
 {
     static const char *const reserved[] = {"eci-apikey", "host", "content-length", "transfer-encoding",
                                            "connection", "authorization", "cookie", "content-type",
                                            "accept", "user-agent", "expect", NULL};
+    char line[HTTP_HEADER_LINE_MAX + 1];
+    int count = 0;
     lua_pushnil(L);
     while (lua_next(L, h)) {
         const char *name, *value;
-        char line[2048];
-        struct curl_slist *t;
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
             err_raise(L, "validation", "opts.headers must map header names to strings");
+        if (++count > HTTP_HEADERS_MAX)
+            err_raise(L, "validation", "opts.headers: too many headers (at most %d)", HTTP_HEADERS_MAX);
         name = lua_tostring(L, -2);
         value = lua_tostring(L, -1);
         if (!header_name_ok(name) || strpbrk(value, "\r\n"))
@@ -241,10 +252,10 @@ static void add_headers(lua_State *L, struct xfer *x, int h)
             if (strcasecmp(name, reserved[i]) == 0)
                 err_raise(L, "validation", "opts.headers: %s is set by ecaphost and cannot be changed", name);
         if ((size_t)snprintf(line, sizeof line, "%s: %s", name, value) >= sizeof line)
-            err_raise(L, "validation", "opts.headers: header %s is too long", name);
-        if (!(t = curl_slist_append(x->headers, line)))
-            luaL_error(L, "out of memory");
-        x->headers = t;
+            err_raise(L, "validation", "opts.headers: header %s is too long (at most %d bytes per line)",
+                      name, HTTP_HEADER_LINE_MAX);
+        if (xfer_add_header(x, line))
+            raise_oom(L);
         lua_pop(L, 1);
     }
 }
@@ -460,6 +471,7 @@ int ecap_call(lua_State *L, const struct call *c)
         body = lua_tolstring(L, -1, &body_len);
         lua_setiuservalue(L, ud, 1); /* keeps the body alive while curl sends it */
     }
+    xfer_init(&u->x, lp);
     if (c->headers)
         add_headers(L, &u->x, c->headers);
     if (c->query) {
@@ -475,7 +487,7 @@ int ecap_call(lua_State *L, const struct call *c)
 
     u->x.max_body = cfg->max_memory ? cfg->max_memory : (size_t)1 << 30;
     if (xfer_prepare(&u->x, lp, method, lua_tostring(L, -1), body, body_len, err, sizeof err))
-        luaL_error(L, "%s", err);
+        raise_oom(L);
     lua_pop(L, 1); /* the URL: curl copied it */
 
     if (loop_can_yield(L)) {

@@ -61,4 +61,59 @@ describe("request path hardening", function()
       assert.are.equal("ok\n", stdout)
     end)
   end)
+
+  describe("opts.headers", function()
+    it("takes at most 64 extra headers and 8 KB per header line", function()
+      local stdout = out([[
+        local function try(n, size)
+          local h = {}
+          for i = 1, n do h["X-H" .. i] = string.rep("v", size) end
+          local ok, err = pcall(ecap.request, "GET", "/api/v3/meter/1", { headers = h })
+          return ok and "ok" or (err.kind .. ": " .. err.message)
+        end
+        print(try(64, 10))
+        print(try(65, 10))
+        print(try(1, 8192 - #"X-H1: "))
+        print(try(1, 8192 - #"X-H1: " + 1))
+      ]])
+      local lines = {}
+      for l in stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.are.equal("ok", lines[1], stdout)
+      assert.matches("validation: opts.headers: too many headers (at most 64)", lines[2], 1, true)
+      assert.are.equal("ok", lines[3], stdout)
+      assert.matches("validation: opts.headers: header X-H1 is too long (at most 8192 bytes per line)",
+                     lines[4], 1, true)
+    end)
+
+    -- Header lists, URL copies and reply buffers are the host's memory spent for the script:
+    -- 1024 requests waiting at once with 32 KB of headers each hold 32 MB, past --max-memory 16.
+    it("counts the requests' header lists against --max-memory", function()
+      sim.configure({ latencyMs = 300 })
+      local r = run([[
+        local h = {}
+        for i = 1, 16 do h["X-H" .. i] = string.rep("v", 2000) end
+        local outer = {}
+        for i = 1, 32 do outer[i] = i end
+        ecap.parallel(outer, function()
+          ecap.parallel(outer, function()
+            ecap.request("GET", "/api/v3/meter/1", { headers = h })
+          end, { concurrency = 32 })
+        end, { concurrency = 32 })
+        print("done")
+      ]], { "--max-memory", "16" })
+      T.expect(5, r)
+      assert.matches("memory limit exceeded", r.stderr, 1, true)
+    end)
+  end)
+
+  describe("the key header", function()
+    it("takes a key longer than a fixed line buffer", function()
+      local r = run([[print(ecap.request("GET", "/api/v3/meter/1").meterId)]], nil,
+                    { env = { ECAP_API_KEY = string.rep("k", 1200) } })
+      T.expect(0, r)
+      assert.are.equal("1\n", r.stdout)
+      local req = sim.requests()
+      assert.is_true(req[#req].apiKeyPresent)
+    end)
+  end)
 end)

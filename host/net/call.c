@@ -490,14 +490,7 @@ int ecap_call(lua_State *L, const struct call *c)
         raise_oom(L);
     lua_pop(L, 1); /* the URL: curl copied it */
 
-    if (loop_can_yield(L)) {
-        struct task *t = task_of(L);
-        u->x.waiter = t;
-        t->waiting = 1;
-        loop_submit(lp, &u->x);
-        return lua_yieldk(L, 0, (lua_KContext)ud, finish_k);
-    }
+    u->x.waiter = loop_waiter(L);
     loop_submit(lp, &u->x);
-    loop_drive(lp, L, xfer_done, &u->x, NULL);
-    return finish(L, ud);
+    return loop_wait(L, lp, xfer_done, &u->x, NULL, finish_k, (lua_KContext)ud);
 }

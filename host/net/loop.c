@@ -174,7 +174,6 @@ void task_wake(struct loop *lp, struct task *t)
     if (t->ready || t->finished)
         return;
     t->ready = 1;
-    t->waiting = 0;
     t->next_ready = NULL;
     if (lp->ready_tail)
         lp->ready_tail->next_ready = t;
@@ -202,6 +201,7 @@ static void resume(struct loop *lp, lua_State *from, struct task *t)
     int nargs = t->nargs;
     t->nargs = 0;
     t->ready = 0;
+    t->waiting = 0; /* each yield announces itself again (loop_wait) */
     status = lua_resume(t->co, from, nargs, &nres);
     if (status == LUA_YIELD) {
         if (t->waiting || t->ready) /* announced; or woken already (a transfer that failed at once) */
@@ -454,4 +454,21 @@ void loop_drive(struct loop *lp, lua_State *L, int (*cond)(void *), void *arg, c
         fire_timers(lp, now_monotonic());
         limits_poll(lp->lim);
     }
+}
+
+struct task *loop_waiter(lua_State *L)
+{
+    return loop_can_yield(L) ? task_of(L) : NULL;
+}
+
+int loop_wait(lua_State *L, struct loop *lp, int (*cond)(void *), void *arg, const void *scope,
+              lua_KFunction k, lua_KContext ctx)
+{
+    struct task *t = loop_waiter(L);
+    if (t) {
+        t->waiting = 1;
+        return lua_yieldk(L, 0, ctx, k);
+    }
+    loop_drive(lp, L, cond, arg, scope);
+    return k(L, LUA_OK, ctx);
 }

@@ -279,41 +279,106 @@ static const char *reason(long status)
     }
 }
 
-/* Pushes a table of the reply's headers, names lower-cased. */
-static void push_headers(lua_State *L, const struct membuf *h)
+/* One "Name: value" line of a raw reply header block. */
+struct header_line {
+    const char *name, *name_end, *value, *value_end;
+};
+
+/* Reads the header line at *p (up to end) into h and moves *p past it. Returns 0 at the end
+ * of the block; h->name is NULL for a line that is not a header (the status line). */
+static int next_header(const char **p, const char *end, struct header_line *h)
 {
-    const char *p = h->data, *end = h->data + h->len;
+    const char *eol, *line_end, *colon;
+    if (!*p || *p >= end)
+        return 0;
+    eol = memchr(*p, '\n', (size_t)(end - *p));
+    line_end = eol ? eol : end;
+    colon = memchr(*p, ':', (size_t)(line_end - *p));
+    h->name = NULL;
+    if (colon && colon > *p) {
+        h->name = *p;
+        h->name_end = colon;
+        h->value = colon + 1;
+        h->value_end = line_end;
+        while (h->value < h->value_end && (*h->value == ' ' || *h->value == '\t'))
+            h->value++;
+        while (h->value_end > h->value && (h->value_end[-1] == '\r' || h->value_end[-1] == ' '))
+            h->value_end--;
+    }
+    *p = line_end + 1;
+    return 1;
+}
+
+/* Pushes a table of the reply's headers, names lower-cased. */
+static void push_headers(lua_State *L, const struct membuf *m)
+{
+    const char *p = m->data;
+    struct header_line h;
     lua_newtable(L);
-    if (!p)
-        return;
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p)), *colon;
-        const char *line_end = eol ? eol : end;
-        colon = memchr(p, ':', (size_t)(line_end - p));
-        if (colon && colon > p) {
-            luaL_Buffer b;
-            const char *v = colon + 1, *ve = line_end;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '))
-                ve--;
-            luaL_buffinit(L, &b);
-            for (const char *c = p; c < colon; c++)
-                luaL_addchar(&b, (char)tolower((unsigned char)*c));
-            luaL_pushresult(&b);
-            lua_pushlstring(L, v, (size_t)(ve - v));
-            lua_rawset(L, -3);
-        }
-        p = line_end + 1;
+    while (next_header(&p, m->data + m->len, &h)) {
+        luaL_Buffer b;
+        if (!h.name)
+            continue;
+        luaL_buffinit(L, &b);
+        for (const char *c = h.name; c < h.name_end; c++)
+            luaL_addchar(&b, (char)tolower((unsigned char)*c));
+        luaL_pushresult(&b);
+        lua_pushlstring(L, h.value, (size_t)(h.value_end - h.value));
+        lua_rawset(L, -3);
     }
 }
 
-static int looks_json(const struct xfer *x)
+/* How a reply body is read: by its Content-Type. */
+enum body_kind {
+    BODY_TEXT,    /* any other type: the body as a string */
+    BODY_JSON,    /* application/json or type/subtype+json, parameters allowed: decoded */
+    BODY_UNTYPED, /* no Content-Type: decoded if it parses as JSON, else a string */
+};
+
+static int is_json_type(const char *v, size_t n)
 {
-    size_t i = 0;
-    while (i < x->body.len && isspace((unsigned char)x->body.data[i]))
-        i++;
-    return i < x->body.len && (x->body.data[i] == '{' || x->body.data[i] == '[' || x->body.data[i] == '"');
+    static const char json[] = "application/json", suffix[] = "+json";
+    const size_t json_len = sizeof json - 1, suffix_len = sizeof suffix - 1;
+    const char *slash = memchr(v, '/', n);
+    if (n == json_len && strncasecmp(v, json, json_len) == 0)
+        return 1;
+    return slash && slash > v && n > suffix_len && slash + 1 < v + n - suffix_len &&
+           strncasecmp(v + n - suffix_len, suffix, suffix_len) == 0;
+}
+
+static enum body_kind body_kind(const struct membuf *m)
+{
+    const char *p = m->data;
+    struct header_line h;
+    while (next_header(&p, m->data + m->len, &h)) {
+        size_t n = 0;
+        if (!h.name || h.name_end - h.name != 12 || strncasecmp(h.name, "content-type", 12) != 0)
+            continue;
+        while (h.value + n < h.value_end && h.value[n] != ';' && h.value[n] != ' ' && h.value[n] != '\t')
+            n++; /* the media type, without parameters */
+        return is_json_type(h.value, n) ? BODY_JSON : BODY_TEXT;
+    }
+    return BODY_UNTYPED;
+}
+
+/* [-0, +(0|1)] Pushes the decoded reply body unless it is to stay text. Returns 1 when it
+ * pushed, 0 when the body stays text, -1 (err filled) when a JSON-typed body does not parse.
+ * A UTF-8 byte order mark before the JSON is skipped. */
+static int push_json_body(lua_State *L, const struct xfer *x, char *err, size_t errlen)
+{
+    static const char bom[] = "\xEF\xBB\xBF";
+    const char *b = x->body.data;
+    size_t n = x->body.len;
+    enum body_kind kind = body_kind(&x->head);
+    if (kind == BODY_TEXT)
+        return 0;
+    if (n >= sizeof bom - 1 && memcmp(b, bom, sizeof bom - 1) == 0) {
+        b += sizeof bom - 1;
+        n -= sizeof bom - 1;
+    }
+    if (json_decode(L, b, n, err, errlen) == 0)
+        return 1;
+    return kind == BODY_JSON ? -1 : 0;
 }
 
 /* Builds the results of a finished transfer (or raises its error). */
@@ -347,18 +412,17 @@ static int finish(lua_State *L, int ud_idx)
         x->elapsed = (double)us / 1e6;
     }
     /* results: body, {status=, headers=, elapsed=} */
-    if (x->body.len > 0 && looks_json(x)) {
-        if (json_decode(L, x->body.data, x->body.len, err, sizeof err)) {
-            if (status >= 200 && status < 300) {
-                err_push(L, "http", "reply is not valid JSON (%s)", err);
-                goto http_fields;
-            }
-            lua_pushlstring(L, x->body.data, x->body.len > ERR_BODY_MAX ? ERR_BODY_MAX : x->body.len);
-        }
-    } else if (x->body.len > 0) {
-        lua_pushlstring(L, x->body.data, x->body.len > ERR_BODY_MAX && (status < 200 || status >= 300) ? ERR_BODY_MAX : x->body.len);
-    } else {
+    if (x->body.len == 0) {
         lua_pushnil(L);
+    } else {
+        int ok2xx = status >= 200 && status < 300;
+        int got = push_json_body(L, x, err, sizeof err);
+        if (got < 0 && ok2xx) {
+            err_push(L, "http", "reply is not valid JSON (%s)", err);
+            goto http_fields;
+        }
+        if (got <= 0)
+            lua_pushlstring(L, x->body.data, x->body.len > ERR_BODY_MAX && !ok2xx ? ERR_BODY_MAX : x->body.len);
     }
     if (status < 200 || status >= 300) {
         const char *msg = NULL;

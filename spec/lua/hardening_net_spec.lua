@@ -117,3 +117,61 @@ describe("request path hardening", function()
     end)
   end)
 end)
+
+describe("reply bodies", function()
+  local sim
+
+  setup(function() sim = T.start_sim({ "--quiet" }) end)
+  teardown(function() sim.stop() end)
+  before_each(function() sim.reset() end)
+
+  -- Each case: a reply the simulator sends for /api/caseN, and what ecap.request gives back.
+  local cases = {
+    { ct = "application/json", body = "42", want = "number 42" },
+    { ct = "application/json", body = "true", want = "boolean true" },
+    { ct = "application/json", body = "false", want = "boolean false" },
+    { ct = "application/json", body = "null", want = "null" },
+    { ct = "application/json", body = "\239\187\191{\"a\":1}", want = "table a=1" },
+    { ct = "APPLICATION/JSON; Charset=UTF-8", body = " [1,2]", want = "table #2" },
+    { ct = "application/problem+json; charset=utf-8", body = "{\"a\":2}", want = "table a=2" },
+    { body = "42", want = "number 42" },
+    { body = "\"s\"", want = "string s" },
+    { body = "hello", want = "string hello" },
+    { ct = "text/plain", body = "42", want = "string 42" },
+    { ct = "text/plain", body = "{\"a\":1}", want = "string {\"a\":1}" },
+    { ct = "application/json", body = "{bad", want = "error http reply is not valid JSON" },
+    { ct = "application/json", body = "{bad", status = 500, want = "error http 500 body {bad" },
+  }
+
+  it("decodes by Content-Type: JSON types always, no type when it parses, other types never", function()
+    for i, c in ipairs(cases) do
+      sim.fault({ mode = "body", pathPrefix = "/api/case" .. i .. "/", status = c.status,
+                  body = c.body, headers = c.ct and { ["Content-Type"] = c.ct } or nil })
+    end
+    local r = T.expect(0, T.run_script([[
+      local function show(v)
+        if v == json.null then return "null" end
+        if type(v) == "table" then
+          return v.a and ("table a=" .. v.a) or ("table #" .. #v)
+        end
+        return type(v) .. " " .. tostring(v)
+      end
+      for i = 1, tonumber(arg[1]) do
+        local ok, v = pcall(ecap.request, "GET", "/api/case" .. i .. "/x")
+        if ok then
+          print(show(v))
+        elseif v.status ~= 200 then
+          print("error " .. v.kind .. " " .. v.status .. " body " .. tostring(v.body))
+        else
+          print("error " .. v.kind .. " " .. v.message)
+        end
+      end
+    ]], nil, { quiet = true, url = sim.url, args = { tostring(#cases) } }))
+    local i = 0
+    for line in r.stdout:gmatch("[^\n]+") do
+      i = i + 1
+      assert.matches(cases[i].want, line, 1, true)
+    end
+    assert.are.equal(#cases, i, r.stdout)
+  end)
+end)

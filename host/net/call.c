@@ -20,6 +20,7 @@
 #define QUERY_MAX 64      /* query parameters of one call */
 #define NUM_TEXT_MAX 64   /* text of a number in a query */
 #define ESCAPE_CHUNK 256  /* bytes URL-escaped at a time into a stack buffer */
+#define ERR_TEXT_MAX 256  /* a decoder's or transfer's error message */
 
 /* A transfer lives in a userdata on the caller's stack, so it survives a yield and is freed by
  * the collector if the caller dies: uservalue 1 = request body (string), 2 = path. */
@@ -386,7 +387,7 @@ static int finish(lua_State *L, int ud_idx)
 {
     struct call_ud *u = lua_touserdata(L, ud_idx);
     struct xfer *x = &u->x;
-    char err[256];
+    char err[ERR_TEXT_MAX];
     long status = 0;
     const char *path;
     lua_getiuservalue(L, ud_idx, 2);
@@ -496,7 +497,7 @@ int ecap_call(lua_State *L, const struct call *c)
     struct call_ud *u;
     const char *problem, *body = NULL;
     size_t body_len = 0;
-    char method[8], err[256];
+    char method[8], err[ERR_TEXT_MAX];
     luaL_Buffer b;
     int ud, pairs = 0, npairs = 0;
 

@@ -13,6 +13,8 @@
 #include "loop.h"
 
 #define POLL_SLICE_MS 100 /* longest sleep in poll: signals and deadlines are seen this fast */
+#define SPARE_EASY 16     /* finished easy handles kept for reuse */
+#define CONNECTIONS_DEFAULT 64 /* connections kept when --max-in-flight sets no number */
 
 struct timer {
     double at;
@@ -34,7 +36,7 @@ struct loop {
     size_t completed;
     struct task **all;                    /* every live task, freed at the end */
     size_t n_all, cap_all;
-    CURL *spare[16];                      /* finished easy handles, reset for reuse */
+    CURL *spare[SPARE_EASY];              /* finished easy handles, reset for reuse */
     int n_spare;
 };
 
@@ -46,6 +48,7 @@ struct loop *loop_of(lua_State *L)
 struct loop *loop_new(lua_State *L, const struct config *cfg, struct limits *lim, char *err, size_t errlen)
 {
     struct loop *lp = calloc(1, sizeof *lp);
+    long conns;
     if (!lp)
         goto oom;
     lp->L = L;
@@ -56,8 +59,9 @@ struct loop *loop_new(lua_State *L, const struct config *cfg, struct limits *lim
     if (!lp->multi || !lp->common_headers)
         goto oom;
     /* One connection per host is reused across calls; parallel calls open more, capped. */
-    curl_multi_setopt(lp->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)(cfg->max_in_flight > 0 ? cfg->max_in_flight : 64));
-    curl_multi_setopt(lp->multi, CURLMOPT_MAXCONNECTS, (long)(cfg->max_in_flight > 0 ? cfg->max_in_flight : 64));
+    conns = cfg->max_in_flight > 0 ? cfg->max_in_flight : CONNECTIONS_DEFAULT;
+    curl_multi_setopt(lp->multi, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
+    curl_multi_setopt(lp->multi, CURLMOPT_MAXCONNECTS, conns);
     *(struct task **)lua_getextraspace(L) = NULL;
     return lp;
 oom:

@@ -18,6 +18,10 @@
 #define XFER_MT "ecap.transfer"
 #define ERR_BODY_MAX 2048 /* bytes of a non-JSON error body kept in the error */
 #define REPLY_MAX_UNLIMITED ((size_t)1 << 30) /* largest reply without --max-memory */
+#define QUERY_MAX 64      /* query parameters of one call */
+#define NUM_TEXT_MAX 64   /* text of a number in a query */
+#define ESCAPE_CHUNK 256  /* bytes URL-escaped at a time into a stack buffer */
+#define ERR_TEXT_MAX 256  /* a decoder's or transfer's error message */
 
 /* A transfer lives in a userdata on the caller's stack, so it survives a yield and is freed by
  * the collector if the caller dies: uservalue 1 = request body (string), 2 = path, 3 = the
@@ -59,9 +63,9 @@ int url_escape(const char *s, size_t len, char *out, size_t outlen)
 
 static void add_escaped(luaL_Buffer *b, const char *s, size_t len)
 {
-    char tmp[3 * 256 + 1];
+    char tmp[3 * ESCAPE_CHUNK + 1];
     while (len > 0) {
-        size_t n = len > 256 ? 256 : len;
+        size_t n = len > ESCAPE_CHUNK ? ESCAPE_CHUNK : len;
         int w = url_escape(s, n, tmp, sizeof tmp);
         luaL_addlstring(b, tmp, (size_t)w);
         s += n;
@@ -92,8 +96,8 @@ const char *call_path_problem(const char *p)
     return NULL;
 }
 
-/* The text of one query value. Strings stay anchored by the query table, numbers are written
- * into num: the pointer stays valid after the value is popped. */
+/* The text of the value at idx: a string points into that value (keep it on the stack while
+ * the text is used), a number is written into num. */
 static const char *query_text(lua_State *L, int idx, const char *key, char *num, size_t numlen,
                               size_t *len)
 {
@@ -130,52 +134,83 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void add_pair(luaL_Buffer *b, const char *key, const char *value, size_t len, int *first)
+/* [-0, +0] Appends key and the text of the value at vidx to the pair array pt (our own). */
+static void push_pair(lua_State *L, int pt, lua_Integer *n, const char *key, int vidx)
 {
-    luaL_addchar(b, *first ? '?' : '&');
-    *first = 0;
-    add_escaped(b, key, strlen(key));
-    luaL_addchar(b, '=');
-    add_escaped(b, value, len);
+    char num[NUM_TEXT_MAX];
+    size_t len;
+    const char *s = query_text(L, vidx, key, num, sizeof num, &len);
+    lua_pushlstring(L, s, len);
+    lua_pushstring(L, key); /* on top: stored first, at the odd index */
+    lua_rawseti(L, pt, ++*n);
+    lua_rawseti(L, pt, ++*n);
 }
 
-/* Appends "?k=v&k=v" (keys sorted, so a request is reproducible; arrays repeat the key).
- * A luaL_Buffer may sit on top of the stack: every value is pushed, read and popped before
- * the next buffer operation, and the script's table is read raw (no metamethod runs). */
-static void add_query(lua_State *L, luaL_Buffer *b, int q)
+/* [-0, +1] Pushes a private copy of the script's query table q: the array {k1, v1, k2, v2, ...}
+ * of strings, keys sorted (a request is reproducible), array values repeating their key.
+ * Nothing is read through a pointer that only q anchors: a finalizer that empties q while we
+ * allocate cannot free what we read. Raw access only: no metamethod of the script runs. */
+static int push_query_pairs(lua_State *L, int q)
 {
-    const char *keys[64], *s;
-    char num[64];
-    size_t len;
-    int n = 0, first = 1;
+    const char *keys[QUERY_MAX];
+    lua_Integer n = 0;
+    int nkeys = 0, kt, pt;
+    lua_createtable(L, QUERY_MAX, 0); /* the keys, anchored here while they are sorted */
+    kt = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, q)) {
         lua_pop(L, 1);
         if (lua_type(L, -1) != LUA_TSTRING)
             err_raise(L, "validation", "query keys must be strings");
-        if (n == 64)
-            err_raise(L, "validation", "too many query parameters (max 64)");
-        keys[n++] = lua_tostring(L, -1); /* anchored by the table */
+        if (nkeys == QUERY_MAX)
+            err_raise(L, "validation", "too many query parameters (max %d)", QUERY_MAX);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, kt, ++nkeys);
     }
-    qsort(keys, (size_t)n, sizeof keys[0], cmp_str);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < nkeys; i++) {
+        lua_rawgeti(L, kt, i + 1);
+        keys[i] = lua_tostring(L, -1); /* anchored by kt, which nothing else can reach */
+        lua_pop(L, 1);
+    }
+    qsort(keys, (size_t)nkeys, sizeof keys[0], cmp_str);
+    lua_createtable(L, 2 * nkeys, 0);
+    pt = lua_gettop(L);
+    for (int i = 0; i < nkeys; i++) {
         lua_pushstring(L, keys[i]);
         if (lua_rawget(L, q) == LUA_TTABLE) {
             lua_Integer count = (lua_Integer)lua_rawlen(L, -1);
-            lua_pop(L, 1);
             for (lua_Integer j = 1; j <= count; j++) {
-                lua_pushstring(L, keys[i]);
-                lua_rawget(L, q);
                 lua_rawgeti(L, -1, j);
-                s = query_text(L, -1, keys[i], num, sizeof num, &len);
-                lua_pop(L, 2);
-                add_pair(b, keys[i], s, len, &first);
+                push_pair(L, pt, &n, keys[i], lua_gettop(L));
+                lua_pop(L, 1);
             }
         } else {
-            s = query_text(L, -1, keys[i], num, sizeof num, &len);
-            lua_pop(L, 1);
-            add_pair(b, keys[i], s, len, &first);
+            push_pair(L, pt, &n, keys[i], lua_gettop(L));
         }
+        lua_pop(L, 1);
+    }
+    lua_remove(L, kt);
+    return (int)n;
+}
+
+/* Appends "?k=v&k=v" from the pair array at pt (push_query_pairs). A luaL_Buffer may sit on
+ * top of the stack: each string is read and popped before the next buffer operation, and stays
+ * anchored by pt, which only we hold. */
+static void add_query(lua_State *L, luaL_Buffer *b, int pt, int n)
+{
+    for (int i = 1; i < n; i += 2) {
+        const char *key, *value;
+        size_t klen, vlen;
+        lua_rawgeti(L, pt, i);
+        key = lua_tolstring(L, -1, &klen);
+        lua_pop(L, 1);
+        lua_rawgeti(L, pt, i + 1);
+        value = lua_tolstring(L, -1, &vlen);
+        lua_pop(L, 1);
+        luaL_addchar(b, i == 1 ? '?' : '&');
+        add_escaped(b, key, klen);
+        luaL_addchar(b, '=');
+        add_escaped(b, value, vlen);
     }
 }
 
@@ -189,19 +224,29 @@ static int header_name_ok(const char *s)
     return 1;
 }
 
-/* opts.headers: non-secret extras. The key header and transport headers stay ours. */
+/* Raises the memory-limit stop if charging the budget set it, else "out of memory". */
+static int raise_oom(lua_State *L)
+{
+    limits_check(L);
+    return luaL_error(L, "out of memory");
+}
+
+/* opts.headers: non-secret extras, at most HTTP_HEADERS_MAX lines of HTTP_HEADER_LINE_MAX
+ * bytes. The key header and transport headers stay ours. */
 static void add_headers(lua_State *L, struct xfer *x, int h)
 {
     static const char *const reserved[] = {"eci-apikey", "host", "content-length", "transfer-encoding",
                                            "connection", "authorization", "cookie", "content-type",
                                            "accept", "user-agent", "expect", NULL};
+    char line[HTTP_HEADER_LINE_MAX + 1];
+    int count = 0;
     lua_pushnil(L);
     while (lua_next(L, h)) {
         const char *name, *value;
-        char line[2048];
-        struct curl_slist *t;
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
             err_raise(L, "validation", "opts.headers must map header names to strings");
+        if (++count > HTTP_HEADERS_MAX)
+            err_raise(L, "validation", "opts.headers: too many headers (at most %d)", HTTP_HEADERS_MAX);
         name = lua_tostring(L, -2);
         value = lua_tostring(L, -1);
         if (!header_name_ok(name) || strpbrk(value, "\r\n"))
@@ -210,10 +255,10 @@ static void add_headers(lua_State *L, struct xfer *x, int h)
             if (strcasecmp(name, reserved[i]) == 0)
                 err_raise(L, "validation", "opts.headers: %s is set by ecaphost and cannot be changed", name);
         if ((size_t)snprintf(line, sizeof line, "%s: %s", name, value) >= sizeof line)
-            err_raise(L, "validation", "opts.headers: header %s is too long", name);
-        if (!(t = curl_slist_append(x->headers, line)))
-            luaL_error(L, "out of memory");
-        x->headers = t;
+            err_raise(L, "validation", "opts.headers: header %s is too long (at most %d bytes per line)",
+                      name, HTTP_HEADER_LINE_MAX);
+        if (xfer_add_header(x, line))
+            raise_oom(L);
         lua_pop(L, 1);
     }
 }
@@ -237,41 +282,106 @@ static const char *reason(long status)
     }
 }
 
-/* Pushes a table of the reply's headers, names lower-cased. */
-static void push_headers(lua_State *L, const struct membuf *h)
+/* One "Name: value" line of a raw reply header block. */
+struct header_line {
+    const char *name, *name_end, *value, *value_end;
+};
+
+/* Reads the header line at *p (up to end) into h and moves *p past it. Returns 0 at the end
+ * of the block; h->name is NULL for a line that is not a header (the status line). */
+static int next_header(const char **p, const char *end, struct header_line *h)
 {
-    const char *p = h->data, *end = h->data + h->len;
+    const char *eol, *line_end, *colon;
+    if (!*p || *p >= end)
+        return 0;
+    eol = memchr(*p, '\n', (size_t)(end - *p));
+    line_end = eol ? eol : end;
+    colon = memchr(*p, ':', (size_t)(line_end - *p));
+    h->name = NULL;
+    if (colon && colon > *p) {
+        h->name = *p;
+        h->name_end = colon;
+        h->value = colon + 1;
+        h->value_end = line_end;
+        while (h->value < h->value_end && (*h->value == ' ' || *h->value == '\t'))
+            h->value++;
+        while (h->value_end > h->value && (h->value_end[-1] == '\r' || h->value_end[-1] == ' '))
+            h->value_end--;
+    }
+    *p = line_end + 1;
+    return 1;
+}
+
+/* Pushes a table of the reply's headers, names lower-cased. */
+static void push_headers(lua_State *L, const struct membuf *m)
+{
+    const char *p = m->data;
+    struct header_line h;
     lua_newtable(L);
-    if (!p)
-        return;
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p)), *colon;
-        const char *line_end = eol ? eol : end;
-        colon = memchr(p, ':', (size_t)(line_end - p));
-        if (colon && colon > p) {
-            luaL_Buffer b;
-            const char *v = colon + 1, *ve = line_end;
-            while (v < ve && (*v == ' ' || *v == '\t'))
-                v++;
-            while (ve > v && (ve[-1] == '\r' || ve[-1] == ' '))
-                ve--;
-            luaL_buffinit(L, &b);
-            for (const char *c = p; c < colon; c++)
-                luaL_addchar(&b, (char)tolower((unsigned char)*c));
-            luaL_pushresult(&b);
-            lua_pushlstring(L, v, (size_t)(ve - v));
-            lua_rawset(L, -3);
-        }
-        p = line_end + 1;
+    while (next_header(&p, m->data + m->len, &h)) {
+        luaL_Buffer b;
+        if (!h.name)
+            continue;
+        luaL_buffinit(L, &b);
+        for (const char *c = h.name; c < h.name_end; c++)
+            luaL_addchar(&b, (char)tolower((unsigned char)*c));
+        luaL_pushresult(&b);
+        lua_pushlstring(L, h.value, (size_t)(h.value_end - h.value));
+        lua_rawset(L, -3);
     }
 }
 
-static int looks_json(const struct xfer *x)
+/* How a reply body is read: by its Content-Type. */
+enum body_kind {
+    BODY_TEXT,    /* any other type: the body as a string */
+    BODY_JSON,    /* application/json or type/subtype+json, parameters allowed: decoded */
+    BODY_UNTYPED, /* no Content-Type: decoded if it parses as JSON, else a string */
+};
+
+static int is_json_type(const char *v, size_t n)
 {
-    size_t i = 0;
-    while (i < x->body.len && isspace((unsigned char)x->body.data[i]))
-        i++;
-    return i < x->body.len && (x->body.data[i] == '{' || x->body.data[i] == '[' || x->body.data[i] == '"');
+    static const char json[] = "application/json", suffix[] = "+json";
+    const size_t json_len = sizeof json - 1, suffix_len = sizeof suffix - 1;
+    const char *slash = memchr(v, '/', n);
+    if (n == json_len && strncasecmp(v, json, json_len) == 0)
+        return 1;
+    return slash && slash > v && n > suffix_len && slash + 1 < v + n - suffix_len &&
+           strncasecmp(v + n - suffix_len, suffix, suffix_len) == 0;
+}
+
+static enum body_kind body_kind(const struct membuf *m)
+{
+    const char *p = m->data;
+    struct header_line h;
+    while (next_header(&p, m->data + m->len, &h)) {
+        size_t n = 0;
+        if (!h.name || h.name_end - h.name != 12 || strncasecmp(h.name, "content-type", 12) != 0)
+            continue;
+        while (h.value + n < h.value_end && h.value[n] != ';' && h.value[n] != ' ' && h.value[n] != '\t')
+            n++; /* the media type, without parameters */
+        return is_json_type(h.value, n) ? BODY_JSON : BODY_TEXT;
+    }
+    return BODY_UNTYPED;
+}
+
+/* [-0, +(0|1)] Pushes the decoded reply body unless it is to stay text. Returns 1 when it
+ * pushed, 0 when the body stays text, -1 (err filled) when a JSON-typed body does not parse.
+ * A UTF-8 byte order mark before the JSON is skipped. */
+static int push_json_body(lua_State *L, const struct xfer *x, char *err, size_t errlen)
+{
+    static const char bom[] = "\xEF\xBB\xBF";
+    const char *b = x->body.data;
+    size_t n = x->body.len;
+    enum body_kind kind = body_kind(&x->head);
+    if (kind == BODY_TEXT)
+        return 0;
+    if (n >= sizeof bom - 1 && memcmp(b, bom, sizeof bom - 1) == 0) {
+        b += sizeof bom - 1;
+        n -= sizeof bom - 1;
+    }
+    if (json_decode(L, b, n, err, errlen) == 0)
+        return 1;
+    return kind == BODY_JSON ? -1 : 0;
 }
 
 /* Builds the results of a finished transfer (or raises its error). */
@@ -279,7 +389,7 @@ static int finish(lua_State *L, int ud_idx)
 {
     struct call_ud *u = lua_touserdata(L, ud_idx);
     struct xfer *x = &u->x;
-    char err[256];
+    char err[ERR_TEXT_MAX];
     long status = 0;
     const char *path;
     lua_getiuservalue(L, ud_idx, 2);
@@ -305,18 +415,17 @@ static int finish(lua_State *L, int ud_idx)
         x->elapsed = (double)us / 1e6;
     }
     /* results: body, {status=, headers=, elapsed=} */
-    if (x->body.len > 0 && looks_json(x)) {
-        if (json_decode(L, x->body.data, x->body.len, err, sizeof err)) {
-            if (status >= 200 && status < 300) {
-                err_push(L, "http", "reply is not valid JSON (%s)", err);
-                goto http_fields;
-            }
-            lua_pushlstring(L, x->body.data, x->body.len > ERR_BODY_MAX ? ERR_BODY_MAX : x->body.len);
-        }
-    } else if (x->body.len > 0) {
-        lua_pushlstring(L, x->body.data, x->body.len > ERR_BODY_MAX && (status < 200 || status >= 300) ? ERR_BODY_MAX : x->body.len);
-    } else {
+    if (x->body.len == 0) {
         lua_pushnil(L);
+    } else {
+        int ok2xx = status >= 200 && status < 300;
+        int got = push_json_body(L, x, err, sizeof err);
+        if (got < 0 && ok2xx) {
+            err_push(L, "http", "reply is not valid JSON (%s)", err);
+            goto http_fields;
+        }
+        if (got <= 0)
+            lua_pushlstring(L, x->body.data, x->body.len > ERR_BODY_MAX && !ok2xx ? ERR_BODY_MAX : x->body.len);
     }
     if (status < 200 || status >= 300) {
         const char *msg = NULL;
@@ -390,9 +499,9 @@ int ecap_call(lua_State *L, struct loop *lp, const struct call *c)
     struct call_ud *u;
     const char *problem, *body = NULL;
     size_t body_len = 0;
-    char method[8], err[256];
+    char method[8], err[ERR_TEXT_MAX];
     luaL_Buffer b;
-    int ud;
+    int ud, pairs = 0, npairs = 0;
 
     if (strlen(c->method) >= sizeof method)
         err_raise(L, "validation", "unknown HTTP method %s", c->method);
@@ -429,19 +538,23 @@ int ecap_call(lua_State *L, struct loop *lp, const struct call *c)
         body = lua_tolstring(L, -1, &body_len);
         lua_setiuservalue(L, ud, 1); /* keeps the body alive while curl sends it */
     }
+    xfer_init(&u->x, lp);
     if (c->headers)
         add_headers(L, &u->x, c->headers);
+    if (c->query) {
+        npairs = push_query_pairs(L, c->query);
+        pairs = lua_gettop(L);
+    }
 
     luaL_buffinit(L, &b);
     luaL_addstring(&b, opts->base_url);
     luaL_addstring(&b, c->path);
-    if (c->query)
-        add_query(L, &b, c->query);
+    add_query(L, &b, pairs, npairs);
     luaL_pushresult(&b);
 
     u->x.max_body = lim->limit ? lim->limit : REPLY_MAX_UNLIMITED;
     if (xfer_prepare(&u->x, lp, method, lua_tostring(L, -1), body, body_len, err, sizeof err))
-        luaL_error(L, "%s", err);
+        raise_oom(L);
     lua_pop(L, 1); /* the URL: curl copied it */
     if (c->file.handle) {
         lua_pushvalue(L, c->file.handle);
@@ -451,14 +564,7 @@ int ecap_call(lua_State *L, struct loop *lp, const struct call *c)
             luaL_error(L, "%s", err);
     }
 
-    if (loop_can_yield(L)) {
-        struct task *t = task_of(L);
-        u->x.waiter = t;
-        t->waiting = 1;
-        loop_submit(lp, &u->x);
-        return lua_yieldk(L, 0, (lua_KContext)ud, finish_k);
-    }
+    u->x.waiter = loop_waiter(L);
     loop_submit(lp, &u->x);
-    loop_drive(lp, L, xfer_done, &u->x, NULL);
-    return finish(L, ud);
+    return loop_wait(L, lp, xfer_done, &u->x, NULL, finish_k, (lua_KContext)ud);
 }

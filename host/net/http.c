@@ -12,6 +12,10 @@
 
 struct curl_slist *loop_common_headers(struct loop *lp);
 
+#define MEMBUF_FIRST 4096           /* first allocation of a reply buffer */
+#define REPLY_HEADERS_MAX (1 << 20) /* bytes of reply header lines kept */
+#define KEY_HEADER "ECI-ApiKey: "
+
 /* Reply buffers are charged to the run's memory budget (the Lua allocator's): 64 transfers in
  * flight must not hold 64 times --max-memory outside it. */
 void membuf_free(struct membuf *b, struct limits *lim)
@@ -25,7 +29,7 @@ void membuf_free(struct membuf *b, struct limits *lim)
 static int membuf_add(struct membuf *b, const char *p, size_t n, size_t max, struct limits *lim)
 {
     if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
+        size_t cap = b->cap ? b->cap : MEMBUF_FIRST;
         char *d;
         while (cap < b->len + n + 1)
             cap *= 2;
@@ -66,25 +70,44 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     /* A new status line (after a 100 Continue, say) starts the header block over. */
     if (size * n >= 5 && memcmp(p, "HTTP/", 5) == 0)
         x->head.len = 0;
-    if (membuf_add(&x->head, p, size * n, 1 << 20, x->lim))
+    if (membuf_add(&x->head, p, size * n, REPLY_HEADERS_MAX, x->lim))
         return 0;
     return size * n;
 }
 
+/* Overwrites n bytes in a way the compiler may not drop (the bytes held a secret). */
+static void wipe(void *p, size_t n)
+{
+    volatile char *v = p;
+    while (n--)
+        *v++ = 0;
+}
+
 void http_headers_free(struct curl_slist *h)
 {
-    for (struct curl_slist *s = h; s; s = s->next) {
-        volatile char *p = s->data; /* one of them holds the key: wipe before freeing */
-        while (*p)
-            *p++ = 0;
-    }
+    for (struct curl_slist *s = h; s; s = s->next)
+        wipe(s->data, strlen(s->data)); /* one of them holds the key: wipe before freeing */
     curl_slist_free_all(h);
+}
+
+/* The key's header line, in a buffer sized for it and wiped once curl has copied it. */
+static struct curl_slist *append_key(struct curl_slist *h, const char *key)
+{
+    size_t n = sizeof KEY_HEADER + strlen(key);
+    char *line = malloc(n);
+    struct curl_slist *t;
+    if (!line)
+        return NULL;
+    snprintf(line, n, "%s%s", KEY_HEADER, key);
+    t = curl_slist_append(h, line);
+    wipe(line, n);
+    free(line);
+    return t;
 }
 
 struct curl_slist *http_common_headers(const struct net_options *opts)
 {
     struct curl_slist *h = NULL, *t;
-    char line[1100];
     const char *fixed[] = {"Content-Type: application/json", "Accept: application/json",
                            ("User-Agent: ecaphost/" ECAP_VERSION), "Expect:"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
@@ -94,10 +117,7 @@ struct curl_slist *http_common_headers(const struct net_options *opts)
         h = t;
     }
     if (opts->api_key) {
-        int n = snprintf(line, sizeof line, "ECI-ApiKey: %s", opts->api_key);
-        t = (n > 0 && (size_t)n < sizeof line) ? curl_slist_append(h, line) : NULL;
-        memset(line, 0, sizeof line);
-        if (!t)
+        if (!(t = append_key(h, opts->api_key)))
             goto fail;
         h = t;
     }
@@ -107,31 +127,68 @@ fail:
     return NULL;
 }
 
+/* Charges n request-side bytes to the run's budget; past it, stops the run like the Lua
+ * allocator does (a script's requests must not hold memory outside --max-memory). */
+static int charge(struct xfer *x, size_t n)
+{
+    if (!x->lim)
+        return 0;
+    if (limits_charge(x->lim, n)) {
+        if (x->lim->stop == STOP_NONE)
+            x->lim->stop = STOP_MEMORY;
+        return -1;
+    }
+    x->charged += n;
+    return 0;
+}
+
+void xfer_init(struct xfer *x, struct loop *lp)
+{
+    x->lp = lp;
+    x->lim = loop_limits(lp);
+}
+
+int xfer_add_header(struct xfer *x, const char *line)
+{
+    size_t n = sizeof(struct curl_slist) + strlen(line) + 1;
+    struct curl_slist *node;
+    if (charge(x, n))
+        return -1;
+    /* A one-node list linked at our tail: curl_slist_append walks the whole list each time. */
+    if (!(node = curl_slist_append(NULL, line))) {
+        limits_release(x->lim, n);
+        x->charged -= n;
+        return -1;
+    }
+    if (x->headers_tail)
+        x->headers_tail->next = node;
+    else
+        x->headers = node;
+    x->headers_tail = node;
+    return 0;
+}
+
 int xfer_prepare(struct xfer *x, struct loop *lp, const char *method, const char *url,
                  const char *body, size_t body_len, char *err, size_t errlen)
 {
     const struct net_options *opts = loop_options(lp);
     CURL *e;
     struct curl_slist *headers = loop_common_headers(lp);
-    x->lp = lp;
-    x->lim = loop_limits(lp);
+    size_t url_len = strlen(url) + 1;
+    xfer_init(x, lp);
     x->state = X_NEW;
     snprintf(x->method, sizeof x->method, "%s", method);
-    x->url = strdup(url);
-    x->easy = e = loop_easy_get(lp);
-    if (!x->url || !e) {
-        snprintf(err, errlen, "out of memory");
+    snprintf(err, errlen, "out of memory");
+    if (charge(x, url_len) || !(x->url = malloc(url_len)))
         return -1;
-    }
+    memcpy(x->url, url, url_len);
+    if (!(x->easy = e = loop_easy_get(lp)))
+        return -1;
     if (x->headers) {
         /* This call's extra headers come first; the common ones are appended to its list. */
-        for (struct curl_slist *s = headers, *t; s; s = s->next) {
-            if (!(t = curl_slist_append(x->headers, s->data))) {
-                snprintf(err, errlen, "out of memory");
+        for (struct curl_slist *s = headers; s; s = s->next)
+            if (xfer_add_header(x, s->data))
                 return -1;
-            }
-            x->headers = t;
-        }
         headers = x->headers;
     }
     curl_easy_setopt(e, CURLOPT_URL, x->url);
@@ -186,34 +243,27 @@ static int file_seek(void *arg, curl_off_t offset, int origin)
 int xfer_set_file(struct xfer *x, int fd, long long size, const char *part, const char *name,
                   const char *type, char *err, size_t errlen)
 {
-    struct curl_slist *now = x->headers ? x->headers : loop_common_headers(x->lp), *copy = NULL, *t;
     curl_mimepart *p;
-    /* curl writes the multipart Content-Type with its boundary: the JSON one must not be sent */
-    for (struct curl_slist *s = now; s; s = s->next) {
-        if (strncasecmp(s->data, "Content-Type:", 13) == 0)
-            continue;
-        if (!(t = curl_slist_append(copy, s->data)))
-            goto oom;
-        copy = t;
+    snprintf(err, errlen, "out of memory");
+    if (x->headers) { /* the bindings' uploads carry no extra headers */
+        snprintf(err, errlen, "an upload takes no extra headers");
+        return -1;
     }
-    http_headers_free(x->headers);
-    x->headers = copy;
-    copy = NULL;
+    /* curl writes the multipart Content-Type with its boundary: the JSON one must not be sent */
+    for (struct curl_slist *s = loop_common_headers(x->lp); s; s = s->next)
+        if (strncasecmp(s->data, "Content-Type:", 13) != 0 && xfer_add_header(x, s->data))
+            return -1;
     x->file_fd = fd;
     x->file_pos = 0;
     if (!(x->mime = curl_mime_init(x->easy)) || !(p = curl_mime_addpart(x->mime)))
-        goto oom;
+        return -1;
     if (curl_mime_name(p, part) != CURLE_OK || curl_mime_filename(p, name) != CURLE_OK
         || curl_mime_type(p, type) != CURLE_OK
         || curl_mime_data_cb(p, (curl_off_t)size, file_read, file_seek, NULL, x) != CURLE_OK)
-        goto oom;
+        return -1;
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
     curl_easy_setopt(x->easy, CURLOPT_MIMEPOST, x->mime);
     return 0;
-oom:
-    http_headers_free(copy);
-    snprintf(err, errlen, "out of memory");
-    return -1;
 }
 
 void xfer_release(struct xfer *x)
@@ -232,8 +282,11 @@ void xfer_release(struct xfer *x)
     free(x->url);
     membuf_free(&x->body, x->lim);
     membuf_free(&x->head, x->lim);
+    if (x->lim && x->charged)
+        limits_release(x->lim, x->charged);
+    x->charged = 0;
     x->easy = NULL;
-    x->headers = NULL;
+    x->headers = x->headers_tail = NULL;
     x->url = NULL;
     x->lp = NULL;
 }

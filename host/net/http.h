@@ -11,6 +11,9 @@ struct task;
 struct net_options;
 struct limits;
 
+#define HTTP_HEADERS_MAX 64          /* extra headers a script may add to one request */
+#define HTTP_HEADER_LINE_MAX 8192    /* bytes of one extra header line, "Name: value" */
+
 struct membuf {
     char *data;
     size_t len, cap;
@@ -25,6 +28,8 @@ struct xfer {
     enum xfer_state state;
     struct xfer *next_queued;
     struct curl_slist *headers; /* extra headers of this call (common ones live in the loop) */
+    struct curl_slist *headers_tail;
+    size_t charged;             /* request-side bytes (URL, header list) charged to lim */
     char method[8];
     char *url;
     size_t max_body;            /* replies larger than this fail (memory limit) */
@@ -40,7 +45,15 @@ struct xfer {
     curl_off_t file_pos;
 };
 
-/* Prepares x for a request; body may be NULL (no body). The body pointer must stay valid
+/* Attaches x to the loop and its memory budget; before xfer_add_header. */
+void xfer_init(struct xfer *x, struct loop *lp);
+
+/* Appends one header line (copied) to x->headers in constant time, charging it to the run's
+ * budget. Returns 0, or -1 when out of memory or past --max-memory (then the run's stop flag
+ * is set, as the Lua allocator does: limits_check raises it). */
+int xfer_add_header(struct xfer *x, const char *line);
+
+/* Prepares x for a request (xfer_init first); body may be NULL (no body). The body pointer must stay valid
  * until the transfer is done (call.c keeps it in a Lua string referenced by the transfer).
  * x->headers may hold this call's extra headers already; the common ones are added to it.
  * Returns 0, or -1 with a message in err. */
@@ -54,7 +67,7 @@ int xfer_prepare(struct xfer *x, struct loop *lp, const char *method, const char
 int xfer_set_file(struct xfer *x, int fd, long long size, const char *part, const char *name,
                   const char *type, char *err, size_t errlen);
 
-/* Frees everything x holds; detaches it from the loop first. */
+/* Frees everything x holds and returns its charge; detaches it from the loop first. */
 void xfer_release(struct xfer *x);
 
 /* The headers every request sends, built once per loop: ECI-ApiKey, Content-Type, Accept,

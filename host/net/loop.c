@@ -13,6 +13,8 @@
 #include "options.h"
 
 #define POLL_SLICE_MS 100 /* longest sleep in poll: signals and deadlines are seen this fast */
+#define SPARE_EASY 16     /* finished easy handles kept for reuse */
+#define CONNECTIONS_DEFAULT 64 /* connections kept when --max-in-flight sets no number */
 
 struct timer {
     double at;
@@ -33,7 +35,7 @@ struct loop {
     double next_slot;                     /* --rate: earliest start of the next transfer */
     struct task **all;                    /* every live task, freed at the end */
     size_t n_all, cap_all;
-    CURL *spare[16];                      /* finished easy handles, reset for reuse */
+    CURL *spare[SPARE_EASY];              /* finished easy handles, reset for reuse */
     int n_spare;
 };
 
@@ -41,6 +43,7 @@ struct loop *loop_new(lua_State *L, const struct net_options *opts, struct limit
                       size_t errlen)
 {
     struct loop *lp = calloc(1, sizeof *lp);
+    long conns;
     if (!lp)
         goto oom;
     lp->L = L;
@@ -51,11 +54,9 @@ struct loop *loop_new(lua_State *L, const struct net_options *opts, struct limit
     if (!lp->multi || !lp->common_headers)
         goto oom;
     /* One connection per host is reused across calls; parallel calls open more, capped. */
-    {
-        long conns = opts->max_in_flight > 0 ? opts->max_in_flight : NET_MAX_IN_FLIGHT_DEFAULT;
-        curl_multi_setopt(lp->multi, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
-        curl_multi_setopt(lp->multi, CURLMOPT_MAXCONNECTS, conns);
-    }
+    conns = opts->max_in_flight > 0 ? opts->max_in_flight : CONNECTIONS_DEFAULT;
+    curl_multi_setopt(lp->multi, CURLMOPT_MAX_HOST_CONNECTIONS, conns);
+    curl_multi_setopt(lp->multi, CURLMOPT_MAXCONNECTS, conns);
     *(struct task **)lua_getextraspace(L) = NULL;
     return lp;
 oom:
@@ -169,7 +170,6 @@ void task_wake(struct loop *lp, struct task *t)
     if (t->ready || t->finished)
         return;
     t->ready = 1;
-    t->waiting = 0;
     t->next_ready = NULL;
     if (lp->ready_tail)
         lp->ready_tail->next_ready = t;
@@ -198,6 +198,7 @@ static void resume(struct loop *lp, lua_State *from, struct task *t)
     STACK_ENTER(lp->L); /* the main thread is the done callbacks' scratch stack */
     t->nargs = 0;
     t->ready = 0;
+    t->waiting = 0; /* each yield announces itself again (loop_wait) */
     status = lua_resume(t->co, from, nargs, &nres);
     if (status == LUA_YIELD) {
         if (t->waiting || t->ready) { /* announced; or woken already (a transfer that failed at once) */
@@ -452,4 +453,21 @@ void loop_drive(struct loop *lp, lua_State *L, int (*cond)(void *), void *arg, c
         fire_timers(lp, now_monotonic());
         limits_poll(lp->lim);
     }
+}
+
+struct task *loop_waiter(lua_State *L)
+{
+    return loop_can_yield(L) ? task_of(L) : NULL;
+}
+
+int loop_wait(lua_State *L, struct loop *lp, int (*cond)(void *), void *arg, const void *scope,
+              lua_KFunction k, lua_KContext ctx)
+{
+    struct task *t = loop_waiter(L);
+    if (t) {
+        t->waiting = 1;
+        return lua_yieldk(L, 0, ctx, k);
+    }
+    loop_drive(lp, L, cond, arg, scope);
+    return k(L, LUA_OK, ctx);
 }

@@ -24,7 +24,7 @@ typedef void (*task_done_fn)(struct loop *lp, struct task *t, int status, void *
 struct task {
     lua_State *co;
     int ref;                  /* registry reference that keeps the thread alive */
-    int waiting;              /* yielded to the loop on purpose (transfer, sleep, join) */
+    int waiting;              /* yielded to the loop on purpose: set only by loop_wait */
     int ready, finished;
     int status;               /* lua_resume status once finished */
     int nargs;                /* arguments on co's stack for the first resume */
@@ -65,6 +65,17 @@ int loop_run(struct loop *lp, const int *finished);
 /* Drives the loop from inside a call on L until cond(arg) is true. Raises the stop error in
  * L when the run is stopping. scope: see above (NULL = resume no task). */
 void loop_drive(struct loop *lp, lua_State *L, int (*cond)(void *), void *arg, const void *scope);
+
+/* The task that a wait on L will yield (loop_wait), or NULL when the wait will drive the loop
+ * instead: register it where the wake-up must go (a transfer's waiter, a timer, an owner). */
+struct task *loop_waiter(lua_State *L);
+
+/* The one wait of a call on L: if L can yield, marks its task waiting and yields with the
+ * continuation k (the task is woken by whatever loop_waiter(L) was registered with); else
+ * drives the loop until cond(arg) (scope as for loop_drive) and calls k itself. Use as
+ * `return loop_wait(...);` from a lua_CFunction. */
+int loop_wait(lua_State *L, struct loop *lp, int (*cond)(void *), void *arg, const void *scope,
+              lua_KFunction k, lua_KContext ctx);
 
 /* Timers: wake task t at monotonic time `at`. */
 int loop_timer(struct loop *lp, double at, struct task *t);

@@ -137,19 +137,15 @@ static int l_sleep(lua_State *L)
 {
     lua_Number s = err_checknumber(L, 1);
     struct loop *lp = host_of(L)->loop;
+    struct task *t;
     double at;
     if (!(s >= 0) || s > 86400.0 * 366)
         return err_argerror(L, 1, "seconds must be between 0 and a year");
     at = now_monotonic() + s;
-    if (loop_can_yield(L)) {
-        struct task *t = task_of(L);
-        if (loop_timer(lp, at, t))
-            return luaL_error(L, "out of memory");
-        t->waiting = 1;
-        return lua_yieldk(L, 0, 0, sleep_k);
-    }
-    loop_drive(lp, L, time_reached, &at, NULL);
-    return 0;
+    t = loop_waiter(L);
+    if (t && loop_timer(lp, at, t))
+        return luaL_error(L, "out of memory");
+    return loop_wait(L, lp, time_reached, &at, NULL, sleep_k, 0);
 }
 
 /* ---- ecap.parallel(items, fn [, {concurrency=, stop_on_error=}]) -------------------------- */
@@ -383,13 +379,8 @@ static int l_parallel(lua_State *L)
     if (p->n == 0)
         return par_results(L, ud);
     spawn_next(lp, loop_main(lp), p);
-    if (loop_can_yield(L)) {
-        p->owner = task_of(L);
-        p->owner->waiting = 1;
-        return lua_yieldk(L, 0, (lua_KContext)ud, par_k);
-    }
-    loop_drive(lp, L, par_finished, p, p);
-    return par_results(L, ud);
+    p->owner = loop_waiter(L);
+    return loop_wait(L, lp, par_finished, p, p, par_k, (lua_KContext)ud);
 }
 
 /* ---- primitives for the Lua-written helpers (not reachable by scripts) --------------------- */

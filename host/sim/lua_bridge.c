@@ -64,7 +64,7 @@ static void setup_modules(lua_State *L)
     lua_pop(L, 1);
 }
 
-static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
+char *sim_read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -79,7 +79,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
         return NULL;
     }
     for (;;) {
-        if (n == cap) {
+        if (n + 1 >= cap) { /* room for the NUL */
             if (cap >= DATA_CAP) {
                 snprintf(err, errlen, "%s: larger than %u MiB", path, DATA_CAP >> 20);
                 goto fail;
@@ -102,6 +102,7 @@ static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
         goto fail;
     }
     fclose(f);
+    buf[n] = '\0';
     *len = n;
     return buf;
 fail:
@@ -165,7 +166,7 @@ int bridge_open(struct lua_bridge *b, const struct sim_options *o, double task_d
     char *file = NULL;
     struct init_args ia = { o, task_delay_s, NULL, 0 };
     if (o->data_file) {
-        file = read_file(o->data_file, &ia.len, err, errlen);
+        file = sim_read_file(o->data_file, &ia.len, err, errlen);
         if (!file)
             goto fail;
         ia.data = file;

@@ -52,6 +52,10 @@ struct verdict {
     double latency_ms; /* to wait before replying, outside the lock */
 };
 
+/* Reads a whole file (at most the data-file cap) into a malloc'ed, NUL-terminated buffer;
+ * *len excludes the NUL. NULL with "PATH: reason" in err. */
+char *sim_read_file(const char *path, size_t *len, char *err, size_t errlen);
+
 /* Loads the data set (o->data_file, or the embedded demo) into a new state running sim.sim.
  * Returns 0, or -1 with a message in err and nothing left to close. */
 int bridge_open(struct lua_bridge *b, const struct sim_options *o, double task_delay_s,

@@ -56,6 +56,7 @@ struct sim {
     struct stop_flag stop;
     int port;
     FILE *log;
+    char *tls_cert, *tls_key; /* PEM text, kept for the daemon's life; the key wiped at stop */
 };
 
 /* One request in flight; created by the URI log callback (which sees the raw request-target,
@@ -295,6 +296,40 @@ static int listen_address(const char *bind, int port, struct sockaddr_in *a4,
     return -1;
 }
 
+static void free_tls(struct sim *s)
+{
+    if (s->tls_key) {
+        volatile char *p = s->tls_key; /* a private key: wipe before freeing */
+        while (*p)
+            *p++ = 0;
+    }
+    free(s->tls_key);
+    free(s->tls_cert);
+    s->tls_key = s->tls_cert = NULL;
+}
+
+/* --tls-cert / --tls-key: reads both PEM files and adds MHD_USE_TLS (GnuTLS in MHD). */
+static int load_tls(struct sim *s, const struct sim_options *o, unsigned *flags, char *err,
+                    size_t errlen)
+{
+    size_t n;
+    if (!o->tls_cert && !o->tls_key)
+        return 0;
+    if (!o->tls_cert || !o->tls_key) {
+        snprintf(err, errlen, "--tls-cert and --tls-key go together");
+        return -1;
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, errlen, "this libmicrohttpd was built without TLS support: cannot serve HTTPS");
+        return -1;
+    }
+    if (!(s->tls_cert = sim_read_file(o->tls_cert, &n, err, errlen)) ||
+        !(s->tls_key = sim_read_file(o->tls_key, &n, err, errlen)))
+        return -1;
+    *flags |= MHD_USE_TLS;
+    return 0;
+}
+
 struct sim *sim_start_with(const struct sim_options *o, double task_delay_s, char *err,
                            size_t errlen)
 {
@@ -326,8 +361,18 @@ struct sim *sim_start_with(const struct sim_options *o, double task_delay_s, cha
         goto fail_bridge;
     }
 
+    if (load_tls(s, o, &flags, err, errlen) != 0)
+        goto fail_bridge;
+    /* The TLS options only with MHD_USE_TLS (MHD complains about them otherwise). */
+    struct MHD_OptionItem tls[] = {
+        { MHD_OPTION_HTTPS_MEM_KEY, 0, s->tls_key },
+        { MHD_OPTION_HTTPS_MEM_CERT, 0, s->tls_cert },
+        { MHD_OPTION_END, 0, NULL },
+    };
+
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)o->port, NULL, NULL, on_request, s,
+        MHD_OPTION_ARRAY, s->tls_cert ? tls : tls + 2,
         MHD_OPTION_SOCK_ADDR, sa,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)2000,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
@@ -347,6 +392,7 @@ struct sim *sim_start_with(const struct sim_options *o, double task_delay_s, cha
     return s;
 
 fail_bridge:
+    free_tls(s);
     bridge_close(&s->bridge);
 fail_stop:
     stop_flag_destroy(&s->stop);
@@ -371,7 +417,13 @@ void sim_stop(struct sim *s)
     stop_flag_raise(&s->stop);
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
+    free_tls(s);
     bridge_close(&s->bridge);
     stop_flag_destroy(&s->stop);
     free(s);
+}
+
+const char *sim_scheme(const struct sim *s)
+{
+    return s->tls_cert ? "https" : "http";
 }

@@ -16,6 +16,8 @@ struct sim_options {
     double fail_rate;      /* 0..1: share of requests answered 500/503 */
     double rate_limit;     /* requests per second before 429 + Retry-After; 0 = none */
     FILE *log;             /* one line per request, or NULL */
+    const char *tls_cert;  /* PEM certificate (chain) file: serve HTTPS; NULL = plain HTTP */
+    const char *tls_key;   /* PEM private key file, with tls_cert */
 };
 
 struct sim;
@@ -27,6 +29,8 @@ struct sim *sim_start(const struct sim_options *o, char *err, size_t errlen);
 struct sim *sim_start_with(const struct sim_options *o, double task_delay_s, char *err,
                            size_t errlen);
 int sim_port(const struct sim *s);
+/* "https" when serving TLS, else "http". */
+const char *sim_scheme(const struct sim *s);
 void sim_stop(struct sim *s);
 
 /* `ecaphost sim [options]`: argv[0] is "sim". Returns the process exit code. */

@@ -326,11 +326,12 @@ function H.upload(req, p)
 end
 
 -- ---- the control API (/api/__sim/) ---------------------------------------------------------
-local MODES = { status = 503, hang = 0, reset = 200, truncate = 200, text = 500, html = 502 }
+local MODES = { status = 503, hang = 0, reset = 200, truncate = 200, text = 500, html = 502, body = 200 }
 
 local function fault_view(f)
   return { count = f.count, mode = f.mode, status = f.status, retryAfter = f.retryAfter or NULL,
-           pathPrefix = f.pathPrefix or NULL, method = f.method or NULL, seconds = f.seconds }
+           pathPrefix = f.pathPrefix or NULL, method = f.method or NULL, seconds = f.seconds,
+           body = f.body or NULL, headers = f.headers and json.object(f.headers) or NULL }
 end
 
 local function faults_view()
@@ -343,7 +344,18 @@ function H.add_fault(req)
   local b = json_body(req)
   local mode = C.string(b, "mode", "required")
   if MODES[mode] == nil then
-    C.bad("mode: must be one of status, hang, reset, truncate, text, html; got '%s'", mode)
+    C.bad("mode: must be one of status, hang, reset, truncate, text, html, body; got '%s'", mode)
+  end
+  local headers = b.headers
+  if headers ~= nil and headers ~= NULL then
+    if type(headers) ~= "table" then C.bad("headers: must be an object of header names to strings") end
+    for k, v in pairs(headers) do
+      if type(k) ~= "string" or type(v) ~= "string" or not k:match("^[%w-]+$") or v:find("[\r\n]") then
+        C.bad("headers: must be an object of header names to strings (one line each)")
+      end
+    end
+  else
+    headers = nil
   end
   local f = {
     count = C.int(b, "count", "optional", { min = 1, max = 1000000 }) or 1,
@@ -353,6 +365,8 @@ function H.add_fault(req)
     pathPrefix = C.string(b, "pathPrefix", "optional"),
     method = C.string(b, "method", "optional"),
     seconds = C.number(b, "seconds", "optional") or 60,
+    body = C.string(b, "body", "optional"),
+    headers = headers,
   }
   if f.seconds < 0 or f.seconds > 600 then C.bad("seconds: must be from 0 to 600") end
   if f.method then f.method = f.method:upper() end
@@ -530,6 +544,10 @@ local function fault_reply(f)
   elseif f.mode == "html" then
     headers["Content-Type"] = "text/html; charset=utf-8"
     return { status = f.status, body = string.format(HTML, f.status, f.status), headers = headers }
+  elseif f.mode == "body" then
+    -- exactly the given body and headers: no Content-Type unless the fault names one
+    for k, v in pairs(f.headers or {}) do headers[k] = v end
+    return { status = f.status, body = f.body or "", headers = headers }
   end
 end
 

@@ -33,10 +33,12 @@ static const char USAGE[] =
     "  --fail-rate R       share of requests answered 500/503 at random, 0..1\n"
     "  --rate-limit N/s    requests per second before 429 + Retry-After (also N/min; 0 = none)\n"
     "  --task-delay D      time until a cost-avoidance task finishes (default 1s, at most 1h)\n"
+    "  --tls-cert FILE     serve HTTPS with this PEM certificate (chain) ...\n"
+    "  --tls-key FILE      ... and this PEM private key\n"
     "  --quiet             no per-request log lines on stderr\n"
     "  --help              this text\n"
     "\n"
-    "The first line on stdout is `listening on http://ADDR:PORT`.\n"
+    "The first line on stdout is `listening on http://ADDR:PORT` (https with TLS).\n"
     "Formats and the fault-control API (/api/__sim/): docs/simulator.md.\n";
 
 static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -76,7 +78,7 @@ int sim_main(int argc, char **argv)
             return bad("unexpected argument '%s'", arg);
         static const char *const known[] = { "--port", "--bind", "--latency", "--data",
                                               "--api-key", "--fail-rate", "--rate-limit",
-                                              "--task-delay", NULL };
+                                              "--task-delay", "--tls-cert", "--tls-key", NULL };
         size_t nlen = strcspn(arg, "=");
         int is_known = 0;
         for (int k = 0; known[k]; k++)
@@ -129,6 +131,10 @@ int sim_main(int argc, char **argv)
             if (rate_parse(val, &o.rate_limit) != 0 || o.rate_limit > SIM_RATE_LIMIT_MAX_PER_S)
                 return bad("--rate-limit: '%s' is not a rate from 0 to %.0f/s (e.g. 20/s)", val,
                            SIM_RATE_LIMIT_MAX_PER_S);
+        } else if (strcmp(name, "--tls-cert") == 0) {
+            o.tls_cert = val;
+        } else if (strcmp(name, "--tls-key") == 0) {
+            o.tls_key = val;
         } else if (strcmp(name, "--task-delay") == 0) {
             if (duration_parse(val, &task_delay_s) != 0 || task_delay_s > SIM_TASK_DELAY_MAX_S)
                 return bad("--task-delay: '%s' is not a duration from 0 to %.0f s (e.g. 1s, 200ms)",
@@ -157,9 +163,9 @@ int sim_main(int argc, char **argv)
         return 1;
     }
     if (strchr(o.bind_addr, ':'))
-        printf("listening on http://[%s]:%d\n", o.bind_addr, sim_port(s));
+        printf("listening on %s://[%s]:%d\n", sim_scheme(s), o.bind_addr, sim_port(s));
     else
-        printf("listening on http://%s:%d\n", o.bind_addr, sim_port(s));
+        printf("listening on %s://%s:%d\n", sim_scheme(s), o.bind_addr, sim_port(s));
     fflush(stdout);
 
     int sig = 0;

@@ -259,9 +259,29 @@ describe("many calls at once", function()
       assert.is_true(tonumber(par) < 2.0, "sleeps did not overlap: " .. out)
     end)
 
-    it("refuses negative seconds", function()
-      local out = ok([[print(pcall(ecap.sleep, -1))]])
-      assert.matches("^false", out)
+    it("refuses negative seconds, and otherwise sleeps at least the time given, yielding or not", function()
+      local out = ok([[
+        local ok, err = pcall(ecap.sleep, -1)
+        print(ok, tostring(err))
+        local t0 = ecap.now()
+        ecap.sleep(0.2)                                   -- the main task yields
+        local t1 = ecap.now()
+        local mt = setmetatable({}, { __index = function() ecap.sleep(0.2) return ecap.now() end })
+        local t2 = mt.x                                   -- a metamethod cannot yield: drives the loop
+        local order = {}
+        ecap.parallel({ 0.3, 0.1, 0.2 }, function(s)
+          ecap.sleep(s)
+          order[#order + 1] = s
+        end, { concurrency = 3 })
+        print(string.format("%.3f %.3f %s", t1 - t0, t2 - t1, table.concat(order, ",")))
+      ]])
+      local first, second = out:match("^([^\n]*)\n([^\n]*)\n$")
+      assert.matches("false", first, 1, true)
+      assert.matches("seconds must be between 0 and a year", first, 1, true)
+      local yielded, driven, order = second:match("^([%d.]+) ([%d.]+) (%S+)$")
+      assert.is_true(tonumber(yielded) >= 0.2 and tonumber(yielded) < 5, out)
+      assert.is_true(tonumber(driven) >= 0.2 and tonumber(driven) < 5, out)
+      assert.are.equal("0.1,0.2,0.3", order, out)
     end)
   end)
 

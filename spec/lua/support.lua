@@ -147,9 +147,11 @@ function M.run_script(text, host_opts, opts)
 end
 
 -- Starts `ecaphost sim --port 0 <args>` in the background and reads its first line.
--- Returns {url=, port=, pid=, stop=function}.
-function M.start_sim(args)
+-- Returns {url=, port=, pid=, stop=function}. opts.cacert: the CA file that verifies a TLS
+-- simulator (--tls-cert), for its control calls.
+function M.start_sim(args, opts)
   args = args or {}
+  local cacert = (opts or {}).cacert
   local log = M.tmpname(".simlog")
   local parts = { shell_quote(M.bin), "sim", "--port", "0" }
   for _, a in ipairs(args) do parts[#parts + 1] = shell_quote(a) end
@@ -158,7 +160,7 @@ function M.start_sim(args)
   local pid = p:read("*l")
   local first = p:read("*l")
   -- The pipe stays open until the simulator exits; keep the handle so stop() can close it.
-  local url = first and first:match("^listening on (http://[%d%.]+:%d+)")
+  local url = first and first:match("^listening on (https?://[%d%.]+:%d+)")
   if not url then
     os.execute("kill " .. pid .. " 2>/dev/null")
     error("simulator did not start: " .. tostring(first) .. "\n" .. (M.read(log) or ""))
@@ -175,7 +177,7 @@ function M.start_sim(args)
 
   -- M.http against the simulator, with the key it accepts.
   function sim.http(path, opts)
-    return M.http(url .. path, M.merge(opts, { key = sim.key }))
+    return M.http(url .. path, M.merge(opts, { key = sim.key, cacert = cacert }))
   end
   -- A control call (/api/__sim/...) that must answer 200. body: JSON text, or a table to encode.
   -- Returns the decoded answer (nil if empty) and the raw body.
@@ -197,7 +199,8 @@ function M.start_sim(args)
 end
 
 -- Raw HTTP with the curl tool: returns {status=, body=, headers={lower-case name = value}}.
--- opts: method, body (string), headers (table), key (ECI-ApiKey value; false for none).
+-- opts: method, body (string), headers (table), key (ECI-ApiKey value; false for none),
+-- cacert (CA file for https).
 function M.http(url, opts)
   opts = opts or {}
   local hdr, body = M.tmpname(".hdr"), M.tmpname(".body")
@@ -208,6 +211,7 @@ function M.http(url, opts)
   if key then parts[#parts + 1] = "-H " .. shell_quote("ECI-ApiKey: " .. key) end
   parts[#parts + 1] = "-H 'Content-Type: application/json'"
   for k, v in pairs(opts.headers or {}) do parts[#parts + 1] = "-H " .. shell_quote(k .. ": " .. v) end
+  if opts.cacert then parts[#parts + 1] = "--cacert " .. shell_quote(opts.cacert) end
   if opts.body then
     parts[#parts + 1] = "--data-binary @" .. shell_quote(M.write(M.tmpname(".req"), opts.body))
   end

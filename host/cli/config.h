@@ -12,8 +12,8 @@
 
 #define CONFIG_MAX_DIRS FS_MAX_GRANTS
 #define CONFIG_MAX_ROUTES ROUTES_MAX
-#define CONFIG_KEY_MAX_BYTES 1024 /* a key file or descriptor holding more is refused (net/http.c
-                                  * builds the header line in a buffer of 1100 bytes) */
+#define CONFIG_KEY_MAX_BYTES 1024 /* a key file or descriptor holding more is refused: no real
+                                  * key is that long (the header line is sized to the key) */
 #define CONFIG_REQUEST_TIMEOUT_MIN_S 0.001 /* 0 would mean "no timeout" to curl */
 #define CONFIG_REQUEST_TIMEOUT_MAX_S 86400.0
 

@@ -140,7 +140,7 @@ static int listed(const char *const *list, const char *name)
 
 static int ro_newindex(lua_State *L)
 {
-    return luaL_error(L, "%s is read-only (cannot set %s)", lua_tostring(L, lua_upvalueindex(1)),
+    return err_raise(L, "sandbox", "%s is read-only (cannot set %s)", lua_tostring(L, lua_upvalueindex(1)),
                       luaL_tolstring(L, 2, NULL));
 }
 
@@ -396,12 +396,12 @@ static int sb_require(lua_State *L)
     lua_pushvalue(L, lua_upvalueindex(1)); /* loaded */
     if (lua_getfield(L, 2, name) != LUA_TNIL) {
         if (lua_touserdata(L, -1) == (void *)&LOADING)
-            return luaL_error(L, "require \"%s\": loop in module loading", name);
+            return err_raise(L, "script", "require \"%s\": loop in module loading", name);
         return 1;
     }
     lua_pop(L, 1);
     if (!valid_module_name(name) || strlen(name) >= sizeof rel - 5)
-        return luaL_error(L, "require \"%s\": bad module name (letters, digits, _ and dots)", name);
+        return err_raise(L, "argument", "require \"%s\": bad module name (letters, digits, _ and dots)", name);
     snprintf(rel, sizeof rel, "%s.lua", name);
     for (char *p = rel; *p && p < rel + strlen(name); p++)
         if (*p == '.')
@@ -434,7 +434,7 @@ static int sb_require(lua_State *L)
     }
     lua_pushnil(L);
     lua_setfield(L, 2, name);
-    return luaL_error(L, "module '%s' not found (looked for %s in the script's directory%s)", name, rel,
+    return err_raise(L, "script", "module '%s' not found (looked for %s in the script's directory%s)", name, rel,
                       cfg->n_lib_dirs ? " and --lib directories" : "; add --lib DIR");
 }
 

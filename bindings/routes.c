@@ -213,6 +213,7 @@ void route_prepare(lua_State *L, const struct bindings_env *env, int i, struct c
     push_path(L, r, env->routes->r[i].path, ids);
     c->path = lua_tostring(L, -1); /* stays on the stack until ecap_call copies it */
     c->method = env->routes->r[i].method;
+    c->operation = r->name;
 }
 
 /* The one binding function; upvalue 1 is the run's bindings_env, upvalue 2 the route index. */

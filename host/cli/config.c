@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "net/retry.h"
 #include "lib/regfile.h"
 #include "lib/duration.h"
 
@@ -49,6 +50,8 @@ void config_defaults(struct config *c)
     c->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
     c->max_memory = (size_t)DEFAULT_MAX_MEMORY_MB << 20;
     c->max_in_flight = DEFAULT_MAX_IN_FLIGHT;
+    c->retries = RETRIES_DEFAULT;
+    c->retry_budget_s = RETRY_BUDGET_DEFAULT;
     c->api_key_fd = -1;
 }
 
@@ -544,6 +547,10 @@ int config_run_options(struct config *c, struct run_options *ro, char *err, size
     ro->net.http_timeout_ms = c->http_timeout_ms;
     ro->net.connect_timeout_ms = c->connect_timeout_ms;
     ro->net.max_in_flight = c->max_in_flight;
+    ro->net.retries = c->retries;
+    ro->net.retry_budget_s = c->retry_budget_s;
+    ro->net.verbose = c->verbose;
+    ro->net.quiet = c->quiet;
     ro->net.rate = c->rate;
     ro->fs.read_dirs = c->read_dirs;
     ro->fs.n_read_dirs = c->n_read_dirs;

@@ -16,6 +16,9 @@
                                   * key is that long (the header line is sized to the key) */
 #define CONFIG_REQUEST_TIMEOUT_MIN_S 0.001 /* 0 would mean "no timeout" to curl */
 #define CONFIG_REQUEST_TIMEOUT_MAX_S 86400.0
+#define RETRIES_MAX 20
+#define RETRY_BUDGET_MIN_S 0.001
+#define RETRY_BUDGET_MAX_S 86400.0
 
 /* route.<name> = <spec> from the config file, as written (checked by routes_init). */
 struct config_route {
@@ -54,6 +57,9 @@ struct config {
     int n_read_dirs;
     char *write_dirs[CONFIG_MAX_DIRS];
     int n_write_dirs;
+    int retries;             /* --retries */
+    double retry_budget_s;   /* --retry-budget */
+    int verbose;             /* -v 1, -vv 2 */
     char *upload_part_name;  /* upload.part_name, or NULL */
     long long upload_max_bytes; /* upload.max_mb in bytes, or 0 */
     struct config_route routes[CONFIG_MAX_ROUTES];

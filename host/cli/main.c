@@ -38,6 +38,9 @@ static const char usage[] =
     "  --sim                   start a private built-in simulator and talk to it (no key needed)\n"
     "  --max-in-flight N       requests in flight at once, across the whole run (default 64)\n"
     "  --rate N[/s|/min]       at most N requests per second (or minute; default unlimited)\n"
+    "  --retries N             retries of a call after its first attempt (default 4; 0 = none)\n"
+    "  --retry-budget D        time all attempts of one call may take (default 120 s)\n"
+    "  -v, --verbose           a line per request and reply on stderr; -vv adds headers and bodies\n"
     "\n"
     "Sandbox:\n"
     "  --max-memory MB         memory limit of the script (default 512)\n"
@@ -53,7 +56,7 @@ static const char usage[] =
     "\n"
     "Exit codes: 0 success, 1 script error, 2 usage error, 3 configuration error (also an\n"
     "            uncaught HTTP 401/403: the key was refused), 4 time limit, 5 memory limit,\n"
-    "            130 SIGINT, 143 SIGTERM.\n";
+    "            6 a mutating call's outcome is unknown, 130 SIGINT, 143 SIGTERM.\n";
 
 enum opt_kind { O_FLAG, O_VALUE };
 
@@ -67,7 +70,8 @@ enum {
     OPT_BASE_URL, OPT_ENV, OPT_KEY_FILE, OPT_KEY_FD, OPT_CONFIG, OPT_CACERT, OPT_HTTP_TIMEOUT,
     OPT_CONNECT_TIMEOUT,
     OPT_INSECURE, OPT_SIM, OPT_MAX_IN_FLIGHT, OPT_RATE, OPT_MAX_MEMORY, OPT_TIMEOUT, OPT_LIB,
-    OPT_ALLOW_READ, OPT_ALLOW_WRITE, OPT_DESTRUCTIVE, OPT_QUIET, OPT_HELP,
+    OPT_ALLOW_READ, OPT_ALLOW_WRITE, OPT_DESTRUCTIVE, OPT_QUIET, OPT_HELP, OPT_RETRIES,
+    OPT_RETRY_BUDGET, OPT_VERBOSE, OPT_VERY_VERBOSE,
 };
 
 static const struct opt opts[] = {
@@ -83,6 +87,9 @@ static const struct opt opts[] = {
     {"--allow-write", O_VALUE, OPT_ALLOW_WRITE}, {"--allow-destructive", O_FLAG, OPT_DESTRUCTIVE},
     {"--quiet", O_FLAG, OPT_QUIET},              {"-q", O_FLAG, OPT_QUIET},
     {"--help", O_FLAG, OPT_HELP},                {"-h", O_FLAG, OPT_HELP},
+    {"--retries", O_VALUE, OPT_RETRIES},         {"--retry-budget", O_VALUE, OPT_RETRY_BUDGET},
+    {"--verbose", O_FLAG, OPT_VERBOSE},          {"-v", O_FLAG, OPT_VERBOSE},
+    {"-vv", O_FLAG, OPT_VERY_VERBOSE},
 };
 
 struct cli {
@@ -201,6 +208,19 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
     case OPT_SIM: c->sim = 1; return 0;
     case OPT_DESTRUCTIVE: cfg->allow_destructive = 1; return 0;
     case OPT_QUIET: cfg->quiet = 1; return 0;
+    case OPT_RETRIES:
+        if (!whole(v, 0, RETRIES_MAX, &d))
+            return usage_error("%s needs a whole number 0..%d (got '%s')", o->name, RETRIES_MAX, v);
+        cfg->retries = (int)d;
+        return 0;
+    case OPT_RETRY_BUDGET:
+        if (duration_parse(v, &d) || d < RETRY_BUDGET_MIN_S || d > RETRY_BUDGET_MAX_S)
+            return usage_error("%s needs a duration from %.10g to %.10g seconds (got '%s')", o->name,
+                               RETRY_BUDGET_MIN_S, RETRY_BUDGET_MAX_S, v);
+        cfg->retry_budget_s = d;
+        return 0;
+    case OPT_VERBOSE: cfg->verbose = cfg->verbose < 1 ? 1 : 2; return 0;
+    case OPT_VERY_VERBOSE: cfg->verbose = 2; return 0;
     case OPT_HELP: fputs(usage, stdout); exit(EXIT_OK);
     }
     return 0;

@@ -43,6 +43,9 @@ int fs_fd_hidden(lua_State *L, int fd);
 int fs_open(lua_State *L);
 int csv_open(lua_State *L);
 
+/* The host's own log line (retries, deprecations, the trace), in log.*'s format on stderr. */
+void log_write(lua_State *L, const char *level, const char *msg, size_t len);
+
 /* Pushes the log module; quiet silences log.info. */
 void log_open(lua_State *L, int quiet);
 

@@ -98,16 +98,12 @@ static void timestamp(char *out, size_t size)
         snprintf(out, size, "0000-00-00T00:00:00Z");
 }
 
-static int emit(lua_State *L, const char *level, int silenced)
+/* [-0, +0] One line: "<UTC time> LEVEL message", the message escaped (text_escape). */
+void log_write(lua_State *L, const char *level, const char *msg, size_t len)
 {
     char head[48], ts[32];
-    size_t len;
-    const char *msg, *line;
+    const char *line;
     luaL_Buffer b;
-    message(L);
-    msg = lua_tolstring(L, -1, &len);
-    if (silenced)
-        return 0;
     timestamp(ts, sizeof ts);
     snprintf(head, sizeof head, "%s %-5s ", ts, level);
     luaL_buffinit(L, &b);
@@ -118,6 +114,17 @@ static int emit(lua_State *L, const char *level, int silenced)
     line = lua_tolstring(L, -1, &len);
     fwrite(line, 1, len, stderr); /* one write per line */
     fflush(stderr);
+    lua_pop(L, 1);
+}
+
+static int emit(lua_State *L, const char *level, int silenced)
+{
+    size_t len;
+    const char *msg;
+    message(L);
+    msg = lua_tolstring(L, -1, &len);
+    if (!silenced)
+        log_write(L, level, msg, len);
     return 0;
 }
 

@@ -1,9 +1,11 @@
 /* The one call path: request building, the wait, and the reply turned into Lua values. */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <lauxlib.h>
 
@@ -13,7 +15,10 @@
 #include "lib/json.h"
 #include "lib/limits.h"
 #include "loop.h"
+#include "ledger.h"
+#include "lib/libs.h"
 #include "options.h"
+#include "retry.h"
 
 #define XFER_MT "ecap.transfer"
 #define ERR_BODY_MAX 2048 /* bytes of a non-JSON error body kept in the error */
@@ -22,12 +27,18 @@
 #define NUM_TEXT_MAX 64   /* text of a number in a query */
 #define ESCAPE_CHUNK 256  /* bytes URL-escaped at a time into a stack buffer */
 #define ERR_TEXT_MAX 256  /* a decoder's or transfer's error message */
+#define TRACE_BODY_MAX 2000 /* bytes of a body shown by -vv */
+#define LOG_LINE_MAX 1024
 
 /* A transfer lives in a userdata on the caller's stack, so it survives a yield and is freed by
  * the collector if the caller dies: uservalue 1 = request body (string), 2 = path, 3 = the
  * handle of an uploaded file. */
 struct call_ud {
     struct xfer x;
+    int attempts;          /* made so far */
+    double started;        /* monotonic time of the first attempt (--retry-budget) */
+    double retry_at;       /* when the next attempt starts */
+    char operation[64];    /* for log lines and the ledger */
 };
 
 static int xfer_gc(lua_State *L)
@@ -384,14 +395,229 @@ static int push_json_body(lua_State *L, const struct xfer *x, char *err, size_t 
     return kind == BODY_JSON ? -1 : 0;
 }
 
+/* The value of the reply header name (case-insensitive) in m, or NULL; *n its length. */
+static const char *header_value(const struct membuf *m, const char *name, size_t *n)
+{
+    const char *p = m->data;
+    size_t len = strlen(name);
+    struct header_line h;
+    while (next_header(&p, m->data + m->len, &h))
+        if (h.name && (size_t)(h.name_end - h.name) == len && strncasecmp(h.name, name, len) == 0) {
+            *n = (size_t)(h.value_end - h.value);
+            return h.value;
+        }
+    return NULL;
+}
+
+static int is_html(const struct membuf *m)
+{
+    size_t n = 0;
+    const char *v = header_value(m, "content-type", &n);
+    return v && n >= 9 && strncasecmp(v, "text/html", 9) == 0;
+}
+
+/* One host log line, formatted. */
+static void note(lua_State *L, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void note(lua_State *L, const char *level, const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        log_write(L, level, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+/* -v: one line per request; -vv: its headers (the key redacted) and body too. */
+static void trace_request(lua_State *L, const struct loop *lpc, struct call_ud *u, const char *body,
+                          size_t body_len)
+{
+    const struct net_options *opts = loop_options((struct loop *)lpc);
+    if (opts->verbose < 1)
+        return;
+    note(L, "TRACE", "> %s %s (attempt %d)", u->x.method, u->x.url, u->attempts);
+    if (opts->verbose < 2)
+        return;
+    for (const struct curl_slist *h = xfer_header_list(&u->x); h; h = h->next) {
+        if (strncasecmp(h->data, "ECI-ApiKey:", 11) == 0)
+            note(L, "TRACE", ">   ECI-ApiKey: [redacted]");
+        else if (h->data[strlen(h->data) - 1] != ':') /* "Expect:" removes a header */
+            note(L, "TRACE", ">   %s", h->data);
+    }
+    if (body && body_len)
+        note(L, "TRACE", ">   %.*s%s", (int)(body_len > TRACE_BODY_MAX ? TRACE_BODY_MAX : body_len), body,
+             body_len > TRACE_BODY_MAX ? " ..." : "");
+}
+
+static void trace_reply(lua_State *L, const struct call_ud *u, long status)
+{
+    const struct net_options *opts = loop_options(u->x.lp);
+    const struct xfer *x = &u->x;
+    if (opts->verbose < 1)
+        return;
+    if (x->result != CURLE_OK)
+        note(L, "TRACE", "< %s %s: %s (attempt %d)", x->method, x->url,
+             x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result), u->attempts);
+    else
+        note(L, "TRACE", "< %ld %s %s %d bytes %.1f ms (attempt %d)", status, x->method, x->url,
+             (int)x->body.len, x->elapsed * 1000.0, u->attempts);
+    if (opts->verbose < 2)
+        return;
+    {
+        const char *p = x->head.data;
+        struct header_line h;
+        while (next_header(&p, x->head.data + x->head.len, &h))
+            if (h.name)
+                note(L, "TRACE", "<   %.*s: %.*s", (int)(h.name_end - h.name), h.name,
+                     (int)(h.value_end - h.value), h.value);
+    }
+    if (x->body.len)
+        note(L, "TRACE", "<   %.*s%s", (int)(x->body.len > TRACE_BODY_MAX ? TRACE_BODY_MAX : x->body.len),
+             x->body.data, x->body.len > TRACE_BODY_MAX ? " ..." : "");
+}
+
+/* ECI-Deprecated on a reply: the API names the call's replacement. Warned once per operation. */
+static void check_deprecated(lua_State *L, struct call_ud *u)
+{
+    size_t n = 0;
+    const char *v = header_value(&u->x.head, "eci-deprecated", &n);
+    if (v && ledger_first_deprecation(loop_ledger(u->x.lp), u->operation))
+        note(L, "WARN", "%s (%s %s): the API says this call is deprecated: %.*s", u->operation,
+             u->x.method, u->x.url, (int)(n > 300 ? 300 : n), v);
+}
+
+/* Decides whether attempt u->attempts is followed by another, and when; logs the decision.
+ * Returns 1 with u->retry_at set, or 0 (then *retry_after holds a Retry-After that did not
+ * fit the budget, or -1). */
+static int plan_retry(lua_State *L, struct call_ud *u, const struct retry_verdict *v, double *retry_after)
+{
+    const struct net_options *opts = loop_options(u->x.lp);
+    int retries = opts->retries >= 0 ? opts->retries : RETRIES_DEFAULT;
+    double budget = opts->retry_budget_s > 0 ? opts->retry_budget_s : RETRY_BUDGET_DEFAULT;
+    double now = now_monotonic(), left = budget - (now - u->started), delay;
+    size_t n = 0;
+    const char *ra = header_value(&u->x.head, "retry-after", &n);
+    char text[64];
+    *retry_after = -1;
+    if (!v->retry || u->x.too_large || u->attempts > retries)
+        return 0;
+    if (ra && n < sizeof text) {
+        memcpy(text, ra, n);
+        text[n] = '\0';
+        if (retry_after_parse(text, time(NULL), &delay) == 0) {
+            if (delay > left) {
+                *retry_after = delay;
+                return 0;
+            }
+        } else {
+            delay = retry_backoff(u->attempts, ledger_seed(loop_ledger(u->x.lp)));
+        }
+    } else {
+        delay = retry_backoff(u->attempts, ledger_seed(loop_ledger(u->x.lp)));
+    }
+    if (delay > left)
+        return 0;
+    if (!opts->quiet)
+        note(L, "INFO", "%s %s %s: attempt %d failed (%s); retrying in %.1f s", u->operation, u->x.method,
+             u->x.url, u->attempts, v->reason ? v->reason : "error", delay);
+    u->retry_at = now + delay;
+    return 1;
+}
+
+static int time_reached(void *arg)
+{
+    return now_monotonic() >= *(const double *)arg;
+}
+
+static int finish_k(lua_State *L, int status, lua_KContext ctx);
+
+static int xfer_done(void *arg)
+{
+    return ((struct xfer *)arg)->state == X_DONE;
+}
+
+/* Starts attempt u->attempts + 1 and waits for it. */
+static int send_attempt(lua_State *L, int ud)
+{
+    struct call_ud *u = lua_touserdata(L, ud);
+    const char *body = NULL;
+    size_t body_len = 0;
+    if (lua_getiuservalue(L, ud, 1) == LUA_TSTRING)
+        body = lua_tolstring(L, -1, &body_len);
+    lua_pop(L, 1); /* still anchored by the transfer */
+    u->attempts++;
+    trace_request(L, u->x.lp, u, body, body_len);
+    u->x.waiter = loop_waiter(L);
+    loop_submit(u->x.lp, &u->x);
+    return loop_wait(L, u->x.lp, xfer_done, &u->x, NULL, finish_k, (lua_KContext)ud);
+}
+
+static int retry_k(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)status;
+    return send_attempt(L, (int)ctx);
+}
+
+/* Sets err.outcome, err.attempts on the error table on top; records an unknown outcome. */
+static void mark_outcome(lua_State *L, struct call_ud *u, enum call_outcome outcome)
+{
+    lua_pushstring(L, retry_outcome_name(outcome));
+    lua_setfield(L, -2, "outcome");
+    lua_pushinteger(L, u->attempts);
+    lua_setfield(L, -2, "attempts");
+    if (outcome == OUTCOME_UNKNOWN) {
+        lua_getfield(L, -1, "message");
+        lua_pushfstring(L, "%s (outcome unknown: the server may have done it; not sent again)",
+                        lua_tostring(L, -1));
+        lua_setfield(L, -3, "message");
+        lua_pop(L, 1);
+        if (ledger_note_unknown(loop_ledger(u->x.lp), u->operation, u->x.method, u->x.url))
+            raise_oom(L);
+    } else if (u->attempts > 1) {
+        lua_getfield(L, -1, "message");
+        lua_pushfstring(L, "%s (after %d attempts)", lua_tostring(L, -1), u->attempts);
+        lua_setfield(L, -3, "message");
+        lua_pop(L, 1);
+    }
+}
+
 /* Builds the results of a finished transfer (or raises its error). */
 static int finish(lua_State *L, int ud_idx)
 {
     struct call_ud *u = lua_touserdata(L, ud_idx);
     struct xfer *x = &u->x;
     char err[ERR_TEXT_MAX];
-    long status = 0;
+    long status = 0, sent = 0;
     const char *path;
+    struct attempt a;
+    struct retry_verdict v;
+    double retry_after = -1;
+    if (x->result == CURLE_OK)
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(x->easy, CURLINFO_REQUEST_SIZE, &sent);
+    {
+        curl_off_t us = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &us);
+        x->elapsed = (double)us / 1e6;
+    }
+    a.mutating = strcmp(x->method, "GET") != 0;
+    a.result = x->result;
+    a.status = status;
+    a.sent = sent;
+    retry_judge(&a, &v);
+    trace_reply(L, u, status);
+    if (plan_retry(L, u, &v, &retry_after)) {
+        struct task *t = loop_waiter(L);
+        xfer_rearm(x);
+        if (t && loop_timer(x->lp, u->retry_at, t))
+            raise_oom(L);
+        return loop_wait(L, x->lp, time_reached, &u->retry_at, NULL, retry_k, (lua_KContext)ud_idx);
+    }
+    if (x->result == CURLE_OK)
+        check_deprecated(L, u);
     lua_getiuservalue(L, ud_idx, 2);
     path = lua_tostring(L, -1);
     if (x->result != CURLE_OK) {
@@ -405,16 +631,20 @@ static int finish(lua_State *L, int ud_idx)
         lua_setfield(L, -2, "method");
         lua_pushvalue(L, -2);
         lua_setfield(L, -2, "path");
+        mark_outcome(L, u, x->too_large && a.mutating ? OUTCOME_UNKNOWN : v.outcome);
         xfer_release(x);
         return lua_error(L);
     }
-    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-    {
-        curl_off_t us = 0;
-        curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &us);
-        x->elapsed = (double)us / 1e6;
-    }
     /* results: body, {status=, headers=, elapsed=} */
+    if (status >= 200 && status < 300 && is_html(&x->head)) {
+        /* a proxy's or a sign-in page, not the API: never taken for a success */
+        lua_pushlstring(L, x->body.data ? x->body.data : "", x->body.len > ERR_BODY_MAX ? ERR_BODY_MAX : x->body.len);
+        err_push(L, "http", "the reply is an HTML page, not the API (a proxy or a sign-in page?)");
+        lua_insert(L, -2);
+        lua_setfield(L, -2, "body");
+        v.outcome = OUTCOME_FAILED;
+        goto http_fields;
+    }
     if (x->body.len == 0) {
         lua_pushnil(L);
     } else {
@@ -467,16 +697,22 @@ http_fields:
     push_headers(L, &x->head);
     lua_setfield(L, -2, "headers");
     {
-        const char *retry = NULL;
-        lua_getfield(L, -1, "headers");
-        lua_getfield(L, -1, "retry-after");
-        retry = lua_tostring(L, -1);
-        if (retry) {
-            lua_pushnumber(L, atof(retry));
-            lua_setfield(L, -4, "retry_after");
+        size_t n = 0;
+        const char *ra = header_value(&x->head, "retry-after", &n);
+        char text[64];
+        double secs;
+        if (retry_after < 0 && ra && n < sizeof text) {
+            memcpy(text, ra, n);
+            text[n] = '\0';
+            if (retry_after_parse(text, time(NULL), &secs) == 0)
+                retry_after = secs;
         }
-        lua_pop(L, 2);
+        if (retry_after >= 0) {
+            lua_pushnumber(L, retry_after);
+            lua_setfield(L, -2, "retry_after");
+        }
     }
+    mark_outcome(L, u, status >= 200 && status < 300 ? OUTCOME_FAILED : v.outcome);
     xfer_release(x);
     return lua_error(L);
 }
@@ -487,10 +723,6 @@ static int finish_k(lua_State *L, int status, lua_KContext ctx)
     return finish(L, (int)ctx);
 }
 
-static int xfer_done(void *arg)
-{
-    return ((struct xfer *)arg)->state == X_DONE;
-}
 
 int ecap_call(lua_State *L, struct loop *lp, const struct call *c)
 {
@@ -564,7 +796,7 @@ int ecap_call(lua_State *L, struct loop *lp, const struct call *c)
             luaL_error(L, "%s", err);
     }
 
-    u->x.waiter = loop_waiter(L);
-    loop_submit(lp, &u->x);
-    return loop_wait(L, lp, xfer_done, &u->x, NULL, finish_k, (lua_KContext)ud);
+    snprintf(u->operation, sizeof u->operation, "%s", c->operation ? c->operation : "ecap.request");
+    u->started = now_monotonic();
+    return send_attempt(L, ud);
 }

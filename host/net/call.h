@@ -24,6 +24,7 @@ struct call_file {
 };
 
 struct call {
+    const char *operation; /* the binding's Lua name, or NULL for ecap.request */
     const char *method; /* "GET", "POST", "PUT", "DELETE", "PATCH" */
     const char *path;   /* must start with /api/; copied before any yield */
     int query;          /* stack index of a table of query parameters, or 0 */

@@ -266,6 +266,22 @@ int xfer_set_file(struct xfer *x, int fd, long long size, const char *part, cons
     return 0;
 }
 
+void xfer_rearm(struct xfer *x)
+{
+    membuf_free(&x->body, x->lim);
+    membuf_free(&x->head, x->lim);
+    x->result = CURLE_OK;
+    x->too_large = 0;
+    x->errbuf[0] = '\0';
+    x->file_pos = 0;
+    x->state = X_NEW;
+}
+
+const struct curl_slist *xfer_header_list(const struct xfer *x)
+{
+    return x->headers ? x->headers : loop_common_headers(x->lp);
+}
+
 void xfer_release(struct xfer *x)
 {
     if (x->lp)

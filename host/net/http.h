@@ -67,6 +67,13 @@ int xfer_prepare(struct xfer *x, struct loop *lp, const char *method, const char
 int xfer_set_file(struct xfer *x, int fd, long long size, const char *part, const char *name,
                   const char *type, char *err, size_t errlen);
 
+/* Makes a finished x ready to be submitted again (a retry): the reply is dropped, the request
+ * (URL, headers, body, file) kept as it was. */
+void xfer_rearm(struct xfer *x);
+
+/* The header list x sends (its own, or the loop's common one). */
+const struct curl_slist *xfer_header_list(const struct xfer *x);
+
 /* Frees everything x holds and returns its charge; detaches it from the loop first. */
 void xfer_release(struct xfer *x);
 

@@ -9,6 +9,7 @@
 #include "http.h"
 #include "lib/limits.h"
 #include "lib/stack.h"
+#include "ledger.h"
 #include "loop.h"
 #include "options.h"
 
@@ -37,6 +38,7 @@ struct loop {
     size_t n_all, cap_all;
     CURL *spare[SPARE_EASY];              /* finished easy handles, reset for reuse */
     int n_spare;
+    struct ledger *ledger;                /* what the call path remembers across calls */
 };
 
 struct loop *loop_new(lua_State *L, const struct net_options *opts, struct limits *lim, char *err,
@@ -51,7 +53,8 @@ struct loop *loop_new(lua_State *L, const struct net_options *opts, struct limit
     lp->lim = lim;
     lp->multi = curl_multi_init();
     lp->common_headers = http_common_headers(opts);
-    if (!lp->multi || !lp->common_headers)
+    lp->ledger = ledger_new();
+    if (!lp->multi || !lp->common_headers || !lp->ledger)
         goto oom;
     /* One connection per host is reused across calls; parallel calls open more, capped. */
     conns = opts->max_in_flight > 0 ? opts->max_in_flight : CONNECTIONS_DEFAULT;
@@ -65,6 +68,7 @@ oom:
         if (lp->multi)
             curl_multi_cleanup(lp->multi);
         http_headers_free(lp->common_headers);
+        ledger_free(lp->ledger);
         free(lp);
     }
     return NULL;
@@ -83,7 +87,13 @@ void loop_free(struct loop *lp)
         curl_easy_cleanup(lp->spare[--lp->n_spare]);
     curl_multi_cleanup(lp->multi);
     http_headers_free(lp->common_headers);
+    ledger_free(lp->ledger);
     free(lp);
+}
+
+struct ledger *loop_ledger(struct loop *lp)
+{
+    return lp->ledger;
 }
 
 /* Easy handles are reused: a reset handle costs far less than a new one on the per-call path. */

@@ -93,6 +93,7 @@ void loop_xfer_done(struct loop *lp, struct xfer *x);
 void *loop_easy_get(struct loop *lp);
 void loop_easy_put(struct loop *lp, void *easy);
 const struct net_options *loop_options(struct loop *lp);
+struct ledger *loop_ledger(struct loop *lp); /* net/ledger.h */
 struct limits *loop_limits(struct loop *lp);
 
 #endif

@@ -15,6 +15,10 @@ struct net_options {
     long connect_timeout_ms;
     int max_in_flight;        /* transfers in flight at once across the run */
     double rate;              /* requests per second; 0 = unlimited */
+    int retries;              /* retries after the first attempt (--retries); -1 = default */
+    double retry_budget_s;    /* all attempts of one call (--retry-budget); 0 = default */
+    int verbose;              /* 1: a line per request and reply; 2: headers and bodies too */
+    int quiet;                /* no info lines (retries) */
 };
 
 #endif

@@ -10,6 +10,7 @@ enum exit_code {
     EXIT_CONFIG = 3,
     EXIT_TIME_LIMIT = 4,
     EXIT_MEMORY_LIMIT = 5,
+    EXIT_UNKNOWN_OUTCOME = 6, /* a mutating call may or may not have been done */
     EXIT_SIGINT = 130,
     EXIT_SIGTERM = 143,
 };

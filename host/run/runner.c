@@ -13,6 +13,7 @@
 #include "lib/text.h"
 #include "host.h"
 #include "guard.h"
+#include "net/ledger.h"
 #include "net/loop.h"
 #include "runner.h"
 #include "sandbox.h"
@@ -215,6 +216,20 @@ static void banner(const struct run_options *cfg)
         fprintf(stderr, "ecaphost: talking to %s\n", cfg->net.base_url);
 }
 
+/* The end-of-run summary of the call path: the mutating calls whose outcome is unknown (exit
+ * code 6: it wins over 0 and 1; the limits and signals win over it). Returns the exit code. */
+static int report_calls(const struct ledger *lg, int code)
+{
+    size_t n = ledger_unknown_count(lg);
+    if (n == 0)
+        return code;
+    fprintf(stderr, "ecaphost: %zu mutating call%s ended with an unknown outcome (the server may have "
+            "done %s; check before sending again):\n", n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "  %s\n", ledger_unknown(lg, i));
+    return code == EXIT_OK || code == EXIT_SCRIPT ? EXIT_UNKNOWN_OUTCOME : code;
+}
+
 /* Runs a script file, or (source != NULL) one of the host's own chunks, whose integer return
  * value is the exit code. */
 static int run_chunk(const struct run_options *cfg, const char *path, const char *source, int argc, char **argv)
@@ -318,6 +333,8 @@ done:
         code = limits_exit_code((enum stop_reason)lim.stop);
     }
     watchdog_stop();
+    if (lp)
+        code = report_calls(loop_ledger(lp), code);
     loop_free(lp);
     free(dir_copy);
     return code;

@@ -1,0 +1,132 @@
+/* The run's record of its calls (net/ledger.h): a few small growable lists of strings. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ledger.h"
+
+struct strs {
+    char **s;
+    long *n; /* a count per string (dry-run), or NULL */
+    size_t len, cap;
+};
+
+struct ledger {
+    struct strs unknown, deprecated, dry;
+    size_t dry_total;
+    unsigned seed;
+};
+
+static void strs_free(struct strs *a)
+{
+    for (size_t i = 0; i < a->len; i++)
+        free(a->s[i]);
+    free(a->s);
+    free(a->n);
+}
+
+static long find(const struct strs *a, const char *s)
+{
+    for (size_t i = 0; i < a->len; i++)
+        if (strcmp(a->s[i], s) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Appends a copy of s (with a count of 0). Returns its index, or -1 when out of memory. */
+static long add(struct strs *a, const char *s)
+{
+    char *copy;
+    if (a->len == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 8;
+        char **ns = realloc(a->s, cap * sizeof *ns);
+        long *nn;
+        if (!ns)
+            return -1;
+        a->s = ns;
+        if (!(nn = realloc(a->n, cap * sizeof *nn)))
+            return -1;
+        a->n = nn;
+        a->cap = cap;
+    }
+    if (!(copy = strdup(s)))
+        return -1;
+    a->s[a->len] = copy;
+    a->n[a->len] = 0;
+    return (long)a->len++;
+}
+
+struct ledger *ledger_new(void)
+{
+    struct ledger *lg = calloc(1, sizeof *lg);
+    if (lg)
+        lg->seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 16);
+    return lg;
+}
+
+void ledger_free(struct ledger *lg)
+{
+    if (!lg)
+        return;
+    strs_free(&lg->unknown);
+    strs_free(&lg->deprecated);
+    strs_free(&lg->dry);
+    free(lg);
+}
+
+int ledger_note_unknown(struct ledger *lg, const char *operation, const char *method,
+                        const char *path)
+{
+    char line[1024];
+    snprintf(line, sizeof line, "%s %s %s", operation, method, path);
+    return add(&lg->unknown, line) < 0 ? -1 : 0;
+}
+
+size_t ledger_unknown_count(const struct ledger *lg)
+{
+    return lg->unknown.len;
+}
+
+const char *ledger_unknown(const struct ledger *lg, size_t i)
+{
+    return i < lg->unknown.len ? lg->unknown.s[i] : NULL;
+}
+
+int ledger_first_deprecation(struct ledger *lg, const char *operation)
+{
+    if (find(&lg->deprecated, operation) >= 0)
+        return 0;
+    add(&lg->deprecated, operation); /* out of memory: warned again next time, harmless */
+    return 1;
+}
+
+int ledger_count_dry(struct ledger *lg, const char *operation)
+{
+    long i = find(&lg->dry, operation);
+    if (i < 0 && (i = add(&lg->dry, operation)) < 0)
+        return -1;
+    lg->dry.n[i]++;
+    lg->dry_total++;
+    return 0;
+}
+
+size_t ledger_dry_total(const struct ledger *lg)
+{
+    return lg->dry_total;
+}
+
+void ledger_dry_summary(const struct ledger *lg, char *out, size_t outlen)
+{
+    size_t n = (size_t)snprintf(out, outlen, "%zu call%s", lg->dry_total, lg->dry_total == 1 ? "" : "s");
+    for (size_t i = 0; i < lg->dry.len && n < outlen; i++)
+        n += (size_t)snprintf(out + n, outlen - n, "%s%s: %ld", i ? ", " : " (", lg->dry.s[i], lg->dry.n[i]);
+    if (lg->dry.len && n < outlen)
+        snprintf(out + n, outlen - n, ")");
+}
+
+unsigned *ledger_seed(struct ledger *lg)
+{
+    return &lg->seed;
+}

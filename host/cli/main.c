@@ -13,6 +13,7 @@
 #include "config.h"
 #include "routes.h"
 #include "run/runner.h"
+#include "sched/sched.h"
 #include "sim/sim.h"
 
 static const char usage[] =
@@ -20,6 +21,7 @@ static const char usage[] =
     "       ecaphost ping [options]                   check the API key and the connection\n"
     "       ecaphost sim [--port N] [options]         serve the built-in EnergyCAP simulator\n"
     "       ecaphost routes [--json] [--config FILE]  list the bindings, their routes and sources\n"
+    "       ecaphost schedule [options] JOBS.lua      run scripts on a schedule (schedule --help)\n"
     "       ecaphost --help | --version\n"
     "\n"
     "Connection:\n"
@@ -276,6 +278,175 @@ out:
     return rc;
 }
 
+static const char schedule_usage[] =
+    "usage: ecaphost schedule [host options] [schedule options] JOBS.lua\n"
+    "Runs the jobs of JOBS.lua (Lua returning a list of jobs, or { max_parallel = N, jobs = {...} })\n"
+    "on time, each as a separate `ecaphost run` with the job's limits; see docs/schedule.md.\n"
+    "\n"
+    "Schedule options:\n"
+    "  --check                 check the file and compile every job's script (nothing runs)\n"
+    "  --list                  print each job with its next three run times\n"
+    "  --status                print each job's last outcome and next run; exit 1 if one failed\n"
+    "  --once NAME             run job NAME now, print its output, exit with its code\n"
+    "  --run-log FILE          the run log (default STATE/runs.jsonl)\n"
+    "  --grace S               on SIGTERM/SIGINT, time running jobs get before they are stopped\n"
+    "                          (default 30)\n"
+    "Host options (see ecaphost --help) are passed to every run, before the job's own.\n"
+    "STATE: $STATE_DIRECTORY, else $XDG_STATE_HOME/ecaphost, else ~/.local/state/ecaphost.\n"
+    "\n"
+    "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 --status: a job's last run failed, 2 usage error\n"
+    "            or unknown --once job, 3 bad schedule file or failed --check, 75 another\n"
+    "            scheduler holds the lock; --once: the run's own exit code.\n";
+
+/* Host options whose value is a path: made absolute, since runs start in the schedule
+ * file's directory. */
+static int is_path_option(int id)
+{
+    return id == OPT_KEY_FILE || id == OPT_CONFIG || id == OPT_CACERT || id == OPT_LIB || id == OPT_ALLOW_READ
+           || id == OPT_ALLOW_WRITE;
+}
+
+static char *absolute_path(const char *p)
+{
+    char cwd[PATH_MAX], *out;
+    size_t n;
+    if (p[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return strdup(p);
+    n = strlen(cwd) + strlen(p) + 2;
+    if ((out = malloc(n)))
+        snprintf(out, n, "%s/%s", cwd, p);
+    return out;
+}
+
+/* One schedule option at argv[*i] (its value consumed); 1 if it was not one, 0, or an exit
+ * code. */
+static int schedule_option(struct sched_options *so, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    const char *const with_value[] = {"--run-log", "--once", "--grace"};
+    const char *v = NULL;
+    double d;
+    if (strcmp(a, "--check") == 0 || strcmp(a, "--list") == 0 || strcmp(a, "--status") == 0) {
+        *(a[2] == 'c' ? &so->check : a[2] == 'l' ? &so->list : &so->status) = 1;
+        return 0;
+    }
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
+        size_t n = strlen(with_value[k]);
+        if (strncmp(a, with_value[k], n) || (a[n] && a[n] != '='))
+            continue;
+        if (a[n] == '=')
+            v = a + n + 1;
+        else if (*i + 1 < argc)
+            v = argv[++(*i)];
+        else
+            return usage_error("%s needs a value%s", with_value[k], "");
+        if (k == 0)
+            so->run_log = v;
+        else if (k == 1)
+            so->once = v;
+        else if (config_parse_seconds(v, &d) || d > 86400)
+            return usage_error("--grace needs seconds from 0 to 86400 (got '%s')%s", v, "");
+        else
+            so->grace_s = d;
+        return 0;
+    }
+    return 1;
+}
+
+/* `ecaphost schedule [options] JOBS.lua`: host options are checked here and passed on. */
+static int schedule_command(int argc, char **argv, int i)
+{
+    struct sched_options so;
+    struct cli c;
+    char **pass = calloc((size_t)argc * 2 + 1, sizeof *pass);
+    int n_pass = 0, rc = 0, key_file = 0;
+    char *key = NULL;
+    memset(&so, 0, sizeof so);
+    memset(&c, 0, sizeof c);
+    config_defaults(&c.cfg);
+    so.grace_s = 30;
+    if (!pass)
+        return EXIT_SCRIPT;
+    for (; i < argc && !rc; i++) {
+        const char *a = argv[i], *eq;
+        const struct opt *o = NULL;
+        size_t nlen;
+        if (a[0] != '-' || a[1] == 0) {
+            if (so.file)
+                rc = usage_error("schedule: unexpected argument %s%s", a, "");
+            so.file = a;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(schedule_usage, stdout);
+            goto out;
+        }
+        if ((rc = schedule_option(&so, argc, argv, &i)) != 1)
+            continue;
+        rc = 0;
+        eq = strchr(a, '=');
+        nlen = eq ? (size_t)(eq - a) : strlen(a);
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
+            if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, a, nlen) == 0)
+                o = &opts[k];
+        if (!o) {
+            rc = usage_error("schedule: unknown option %s%s", a, "");
+            break;
+        }
+        if (o->kind == O_FLAG && eq) {
+            rc = usage_error("%s takes no value%s", o->name, "");
+            break;
+        }
+        if (o->kind == O_VALUE && !eq && i + 1 >= argc) {
+            rc = usage_error("%s needs a value%s", o->name, "");
+            break;
+        }
+        {
+            const char *v = o->kind == O_VALUE ? (eq ? eq + 1 : argv[++i]) : NULL;
+            if ((rc = apply(&c, o, v)))
+                break;
+            key_file |= o->id == OPT_KEY_FILE;
+            pass[n_pass++] = strdup(o->name);
+            if (v)
+                pass[n_pass++] = is_path_option(o->id) ? absolute_path(v) : strdup(v);
+            if (!pass[n_pass - 1] || (v && !pass[n_pass - 2]))
+                rc = EXIT_SCRIPT;
+        }
+    }
+    if (rc)
+        goto out;
+    if (!so.file) {
+        rc = usage_error("schedule needs a schedule file (JOBS.lua)%s%s", "", "");
+        goto out;
+    }
+    if (so.check + so.list + so.status + (so.once != NULL) > 1) {
+        rc = usage_error("schedule: --check, --list, --status and --once exclude each other%s%s", "", "");
+        goto out;
+    }
+    /* The key the scheduler holds: $ECAP_API_KEY unless --api-key-file names a file (each run
+     * then reads that file itself). */
+    if (!key_file && getenv("ECAP_API_KEY") && *getenv("ECAP_API_KEY") && !(key = strdup(getenv("ECAP_API_KEY")))) {
+        rc = EXIT_SCRIPT;
+        goto out;
+    }
+    so.api_key = key;
+    so.host_args = pass;
+    so.n_host_args = n_pass;
+    rc = sched_main(&so);
+out:
+    if (key) {
+        volatile char *p = key; /* the key must not linger in freed memory */
+        while (*p)
+            *p++ = 0;
+        free(key);
+    }
+    for (int k = 0; k < n_pass; k++)
+        free(pass[k]);
+    free(pass);
+    config_free(&c.cfg);
+    return rc;
+}
+
 /* `ecaphost routes [--json] [--config FILE]`: needs no key and no base URL. */
 static int routes_command(int argc, char **argv, int i)
 {
@@ -341,7 +512,9 @@ int main(int argc, char **argv)
         rc = client_command(argc, argv, 2, 1);
     else if (strcmp(argv[1], "ping") == 0)
         rc = client_command(argc, argv, 2, 0);
-    else if (strcmp(argv[1], "repl") == 0 || strcmp(argv[1], "schedule") == 0)
+    else if (strcmp(argv[1], "schedule") == 0)
+        rc = schedule_command(argc, argv, 2);
+    else if (strcmp(argv[1], "repl") == 0)
         rc = usage_error("'%s' is not available in this version yet%s", argv[1], "");
     else
         rc = usage_error("unknown command '%s'%s", argv[1], "");

@@ -239,6 +239,48 @@ return {
   end)
 end)
 
+describe("schedule: limits", function()
+  it("runs at most max_parallel jobs at once; a due job waits for a slot", function()
+    local dir = project {
+      ["jobs.lua"] = [[return { max_parallel = 1, jobs = {
+        { name = "a", every = "1s", script = "jobs/a.lua" },
+        { name = "b", every = "1s", script = "jobs/b.lua" } } }]],
+      ["jobs/a.lua"] = [[ecap.sleep(0.6)]],
+      ["jobs/b.lua"] = [[ecap.sleep(0.6)]],
+    }
+    local h = start(dir, { "jobs.lua" })
+    local recs = wait_for(dir, 8, function(r) return #of_job(r, "a") >= 2 and #of_job(r, "b") >= 2 end)
+    h.signal("TERM")
+    assert.are.equal(0, h.wait(15), h.err())
+    assert.is_true(#of_job(recs, "a") >= 2 and #of_job(recs, "b") >= 2, h.err())
+    local running, most = 0, 0
+    for line in h.err():gmatch("[^\n]+") do
+      if line:find(": run started", 1, true) then running = running + 1 end
+      if line:find(": run ended", 1, true) then running = running - 1 end
+      most = math.max(most, running)
+    end
+    assert.are.equal(1, most, h.err())
+  end)
+
+  it("stops runs still going when --grace is over: recorded killed (143), exit 0", function()
+    local dir = project {
+      ["jobs.lua"] = [[return { { name = "long", every = "1s", script = "jobs/long.lua" } }]],
+      ["jobs/long.lua"] = [[ecap.sleep(60)]],
+    }
+    local h = start(dir, { "--grace", "0.5", "jobs.lua" })
+    for _ = 1, 50 do
+      if h.err():find("run started", 1, true) then break end
+      sleep(0.1)
+    end
+    h.signal("TERM")
+    assert.are.equal(0, h.wait(15), h.err())
+    local long = of_job(records(dir), "long")
+    assert.are.equal(1, #long, h.err())
+    assert.are.equal("killed", long[1].outcome)
+    assert.are.equal(143, long[1].exit_code)
+  end)
+end)
+
 describe("schedule: reload, lock, --once", function()
   it("reloads on SIGHUP, keeps the old schedule when the new file is broken, refuses a second instance", function()
     local dir = project {

@@ -183,6 +183,10 @@ static int key_pipe(const char *key)
 {
     int p[2];
     size_t len = strlen(key);
+    if (len > 4096) {
+        errno = EMSGSIZE; /* more than any pipe buffer is sure to hold */
+        return -1;
+    }
     if (pipe(p))
         return -1;
     if (write(p[1], key, len) != (ssize_t)len) {

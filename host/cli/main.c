@@ -29,6 +29,7 @@ static const char usage[] =
     "  --environment NAME      us-east | us-west | eu | fedramp | implement\n"
     "  --api-key-file FILE     read the API key from FILE (mode 600); else $ECAP_API_KEY\n"
     "  --config FILE           config file (default $ECAP_CONFIG, $XDG_CONFIG_HOME/ecaphost/config)\n"
+    "  --profile NAME          use the config file's [NAME] section (default $ECAP_PROFILE)\n"
     "  --cacert FILE           CA bundle for a private CA\n"
     "  --http-timeout S        total time of one request (default 120)\n"
     "  --connect-timeout S     time to connect (default 15)\n"
@@ -61,7 +62,7 @@ struct opt {
 enum {
     OPT_BASE_URL, OPT_ENV, OPT_KEY_FILE, OPT_CONFIG, OPT_CACERT, OPT_HTTP_TIMEOUT, OPT_CONNECT_TIMEOUT,
     OPT_INSECURE, OPT_SIM, OPT_MAX_IN_FLIGHT, OPT_RATE, OPT_MAX_MEMORY, OPT_TIMEOUT, OPT_LIB,
-    OPT_ALLOW_READ, OPT_ALLOW_WRITE, OPT_DESTRUCTIVE, OPT_QUIET, OPT_HELP,
+    OPT_ALLOW_READ, OPT_ALLOW_WRITE, OPT_DESTRUCTIVE, OPT_QUIET, OPT_HELP, OPT_PROFILE,
 };
 
 static const struct opt opts[] = {
@@ -76,6 +77,7 @@ static const struct opt opts[] = {
     {"--allow-write", O_VALUE, OPT_ALLOW_WRITE}, {"--allow-destructive", O_FLAG, OPT_DESTRUCTIVE},
     {"--quiet", O_FLAG, OPT_QUIET},              {"-q", O_FLAG, OPT_QUIET},
     {"--help", O_FLAG, OPT_HELP},                {"-h", O_FLAG, OPT_HELP},
+    {"--profile", O_VALUE, OPT_PROFILE},
 };
 
 struct cli {
@@ -125,6 +127,7 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
         cfg->key_file_from_cli = 1;
         return config_set(&cfg->api_key_file, v) ? EXIT_SCRIPT : 0;
     case OPT_CONFIG: c->config_file = v; return 0;
+    case OPT_PROFILE: cfg->profile = v; return 0;
     case OPT_CACERT: return config_set(&cfg->cacert, v) ? EXIT_SCRIPT : 0;
     case OPT_HTTP_TIMEOUT:
     case OPT_CONNECT_TIMEOUT:

@@ -294,6 +294,8 @@ static const char schedule_usage[] =
     "  --run-log FILE          the run log (default STATE/runs.jsonl)\n"
     "  --grace S               on SIGTERM/SIGINT, time running jobs get before they are stopped\n"
     "                          (default 30)\n"
+    "  --log-format json       the scheduler's log lines as JSON objects (time, level, msg, job,\n"
+    "                          run_id); default text\n"
     "Host options (see ecaphost --help) are passed to every run, before the job's own.\n"
     "STATE: $STATE_DIRECTORY, else $XDG_STATE_HOME/ecaphost, else ~/.local/state/ecaphost.\n"
     "\n"
@@ -329,6 +331,13 @@ static int schedule_option(struct sched_options *so, int argc, char **argv, int 
     const char *const with_value[] = {"--run-log", "--once", "--grace"};
     const char *v = NULL;
     double d;
+    if (strcmp(a, "--log-format") == 0 || strncmp(a, "--log-format=", 13) == 0) {
+        v = a[12] == '=' ? a + 13 : *i + 1 < argc ? argv[++(*i)] : NULL;
+        if (!v || (strcmp(v, "json") && strcmp(v, "text")))
+            return usage_error("--log-format needs text or json%s%s", "", "");
+        so->log_json = strcmp(v, "json") == 0;
+        return 0;
+    }
     if (strcmp(a, "--check") == 0 || strcmp(a, "--list") == 0 || strcmp(a, "--status") == 0) {
         *(a[2] == 'c' ? &so->check : a[2] == 'l' ? &so->list : &so->status) = 1;
         return 0;

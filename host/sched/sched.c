@@ -37,6 +37,7 @@ struct run {
     int timed_out;            /* killed by the scheduler at kill_at */
     int lock_fd;              /* the job's lock while it runs, or -1 */
     char output[PATH_MAX];
+    char run_id[128];         /* "<job>/<UTC start>", as its output file is named */
 };
 
 struct sched {
@@ -53,19 +54,6 @@ struct sched {
     int stop_stage;           /* 0 waiting, 1 SIGTERM sent, 2 SIGKILL sent */
 };
 
-static double now_real(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The wall clock in whole seconds, from the same clock as now_real (time() reads a coarser
- * clock that can lag behind it by a few milliseconds: a run due at :36 would start at :35). */
-static time_t wall_now(void)
-{
-    return (time_t)floor(now_real());
-}
 
 /* ---- run log ----------------------------------------------------------------------------- */
 
@@ -86,7 +74,7 @@ static char *record(struct sched *sc, const struct record *r)
 {
     char *line = record_json(sc->L, r);
     if (!line) {
-        sched_log("ERROR", "job %s: cannot encode the run-log record (out of memory)", r->job);
+        job_log("ERROR", r->job, NULL, "cannot encode the run-log record (out of memory)");
         return NULL;
     }
     if (fprintf(sc->log, "%s\n", line) < 0 || fflush(sc->log))
@@ -96,9 +84,9 @@ static char *record(struct sched *sc, const struct record *r)
 
 static void record_skipped(struct sched *sc, const struct job *j, time_t scheduled, const char *why)
 {
-    struct record r = {j->name, "skipped", -1, 0, scheduled, 0, 0, NULL, 0};
+    struct record r = {.job = j->name, .outcome = "skipped", .exit_code = -1, .scheduled = scheduled};
     free(record(sc, &r));
-    sched_log("WARN", "job %s: tick skipped (%s)", j->name, why);
+    job_log("WARN", j->name, NULL, "tick skipped (%s)", why);
 }
 
 /* ---- starting a run ---------------------------------------------------------------------- */
@@ -244,7 +232,7 @@ static struct run *start_run(struct sched *sc, const struct job *j, enum run_kin
     int out_fd, key_fd = -1;
     pid_t pid;
     if (sc->n_runs >= MAX_RUNS) {
-        sched_log("ERROR", "job %s: too many runs in flight", j->name);
+        job_log("ERROR", j->name, NULL, "too many runs in flight");
         return NULL;
     }
     r = &sc->runs[sc->n_runs];
@@ -261,11 +249,16 @@ static struct run *start_run(struct sched *sc, const struct job *j, enum run_kin
         out_fd = open(r->output, O_WRONLY | O_APPEND | O_CLOEXEC);
     }
     if (out_fd < 0) {
-        sched_log("ERROR", "job %s: output file %s: %s", j->name, r->output, strerror(errno));
+        job_log("ERROR", j->name, NULL, "output file %s: %s", r->output, strerror(errno));
         return NULL;
     }
+    {
+        const char *base = strrchr(r->output, '/');
+        base = base ? base + 1 : r->output;
+        snprintf(r->run_id, sizeof r->run_id, "%s/%.*s", j->name, (int)strcspn(base, "."), base);
+    }
     if (sc->o->api_key && (key_fd = key_pipe(sc->o->api_key)) < 0) {
-        sched_log("ERROR", "job %s: cannot make the key pipe: %s", j->name, strerror(errno));
+        job_log("ERROR", j->name, NULL, "cannot make the key pipe: %s", strerror(errno));
         close(out_fd);
         return NULL;
     }
@@ -277,14 +270,14 @@ static struct run *start_run(struct sched *sc, const struct job *j, enum run_kin
     if (key_fd >= 0)
         close(key_fd);
     if (pid < 0) {
-        sched_log("ERROR", "job %s: fork: %s", j->name, strerror(errno));
+        job_log("ERROR", j->name, NULL, "fork: %s", strerror(errno));
         return NULL;
     }
     r->pid = pid;
     if (kind == RUN_JOB)
         r->kill_at = now_monotonic() + j->timeout_s + KILL_AFTER_TIMEOUT;
     sc->n_runs++;
-    sched_log("INFO", "job %s: %s started (pid %ld, output %s)", j->name, kind == RUN_JOB ? "run" : "on_failure",
+    job_log("INFO", j->name, r->run_id, "%s started (pid %ld, output %s)", kind == RUN_JOB ? "run" : "on_failure",
               (long)pid, r->output);
     if (kind == RUN_JOB)
         output_prune(&sc->paths, j->name, OUTPUT_KEEP);
@@ -325,7 +318,7 @@ static void tick(struct sched *sc, const struct job *j, time_t scheduled)
         return;
     }
     if (rc < 0)
-        sched_log("WARN", "job %s: %s (running it anyway)", j->name, err);
+        job_log("WARN", j->name, NULL, "%s (running it anyway)", err);
     if (!start_run(sc, j, RUN_JOB, scheduled, NULL, NULL, fd) && fd >= 0)
         close(fd);
 }
@@ -345,7 +338,7 @@ static int finish_run(struct sched *sc, struct run *r, int st)
     if (r->lock_fd >= 0)
         close(r->lock_fd);
     if (r->kind == RUN_ON_FAILURE) {
-        sched_log(strcmp(outcome, "ok") ? "WARN" : "INFO", "job %s: on_failure ended: %s (%s %d)", r->job, outcome,
+        job_log(strcmp(outcome, "ok") ? "WARN" : "INFO", r->job, r->run_id, "on_failure ended: %s (%s %d)", outcome,
                   sig ? "signal" : "exit", sig ? sig : code);
         return sig ? 128 + sig : code;
     }
@@ -359,9 +352,10 @@ static int finish_run(struct sched *sc, struct run *r, int st)
     rec.end = wall_now();
     rec.output = r->output;
     rec.pid = (long)r->pid;
+    rec.run_id = r->run_id;
     {
         char *line = record(sc, &rec);
-        sched_log(strcmp(outcome, "ok") ? "WARN" : "INFO", "job %s: run ended: %s (%s %d)", r->job, outcome,
+        job_log(strcmp(outcome, "ok") ? "WARN" : "INFO", r->job, r->run_id, "run ended: %s (%s %d)", outcome,
                   sig ? "signal" : "exit", sig ? sig : code);
         if (strcmp(outcome, "ok") && j && j->on_failure && line && !sc->stopping)
             start_run(sc, j, RUN_ON_FAILURE, r->scheduled, r->output, line, -1);
@@ -399,7 +393,7 @@ static void kill_overdue(struct sched *sc, double mono)
     for (int i = 0; i < sc->n_runs; i++) {
         struct run *r = &sc->runs[i];
         if (r->kill_at && mono >= r->kill_at && !r->timed_out) {
-            sched_log("WARN", "job %s: run (pid %ld) still alive %d s past its timeout: killed", r->job, (long)r->pid,
+            job_log("WARN", r->job, r->run_id, "run (pid %ld) still alive %d s past its timeout: killed", (long)r->pid,
                       KILL_AFTER_TIMEOUT);
             kill(r->pid, SIGKILL);
             r->timed_out = 1;
@@ -698,10 +692,17 @@ int sched_main(const struct sched_options *o)
     int rc, lock_fd = -1;
     memset(&sc, 0, sizeof sc);
     sc.o = o;
+    if (!(sc.L = luaL_newstate())) {
+        fprintf(stderr, "ecaphost: out of memory\n");
+        return EXIT_SCRIPT;
+    }
+    if (o->log_json)
+        log_use_json(sc.L);
     unsetenv("ECAP_API_KEY"); /* no run's environment has the key: it goes on a pipe */
     if (schedule_load(o->file, &sc.s, err, sizeof err)) {
         fprintf(stderr, "ecaphost: %s\n", err);
-        return EXIT_CONFIG;
+        rc = EXIT_CONFIG;
+        goto out;
     }
     if (!(sc.next = calloc((size_t)sc.s.n_jobs, sizeof *sc.next))) {
         rc = EXIT_SCRIPT;
@@ -716,8 +717,8 @@ int sched_main(const struct sched_options *o)
         rc = list(&sc.s);
         goto out;
     }
-    if (state_paths(&sc.s, o->run_log, &sc.paths, err, sizeof err) || !(sc.L = luaL_newstate())) {
-        fprintf(stderr, "ecaphost: %s\n", sc.L ? err : "out of memory");
+    if (state_paths(&sc.s, o->run_log, &sc.paths, err, sizeof err)) {
+        fprintf(stderr, "ecaphost: %s\n", err);
         rc = EXIT_CONFIG;
         goto out;
     }
@@ -761,8 +762,8 @@ out:
         close(lock_fd);
     if (sc.log)
         fclose(sc.log);
-    if (sc.L)
-        lua_close(sc.L);
+    log_use_json(NULL);
+    lua_close(sc.L);
     free(sc.next);
     schedule_free(&sc.s);
     return rc;

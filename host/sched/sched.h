@@ -10,6 +10,7 @@ struct sched_options {
     const char *run_log;           /* --run-log FILE, or NULL: <state>/runs.jsonl */
     const char *once;              /* --once NAME */
     int list, check, status;
+    int log_json;                  /* --log-format json: log lines as JSON objects */
     double grace_s;                /* --grace S (default 30) */
     char *const *host_args;        /* host options given before the file, passed to every run */
     int n_host_args;

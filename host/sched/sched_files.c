@@ -16,6 +16,18 @@
 #include "run/exit_codes.h"
 #include "sched_private.h"
 
+double now_real(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+time_t wall_now(void)
+{
+    return (time_t)now_real();
+}
+
 void iso_utc(time_t t, char *buf, size_t len)
 {
     struct tm tm;
@@ -23,16 +35,77 @@ void iso_utc(time_t t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-void sched_log(const char *level, const char *fmt, ...)
+static lua_State *json_log; /* the codec's state when log lines are JSON */
+
+void log_use_json(lua_State *L)
+{
+    json_log = L;
+}
+
+struct log_line {
+    const char *when, *level, *msg, *job, *run_id;
+};
+
+/* Under lua_pcall: writes the line as one JSON object. */
+static int write_json_line(lua_State *L)
+{
+    const struct log_line *l = lua_touserdata(L, 1);
+    const char *keys[] = {"time", "level", "msg", "job", "run_id"};
+    const char *vals[] = {l->when, l->level, l->msg, l->job, l->run_id};
+    char err[128], *text;
+    size_t len;
+    lua_createtable(L, 0, 5);
+    for (int i = 0; i < 5; i++)
+        if (vals[i]) {
+            lua_pushstring(L, vals[i]);
+            lua_setfield(L, -2, keys[i]);
+        }
+    if (!(text = json_encode(L, -1, &len, err, sizeof err)))
+        return luaL_error(L, "%s", err); /* e.g. a message that is not UTF-8: a text line then */
+    fwrite(text, 1, len, stderr);
+    fputc('\n', stderr);
+    json_free(L, text, len);
+    return 0;
+}
+
+static void log_line(const char *level, const char *job, const char *run_id, const char *fmt, va_list ap)
 {
     char when[32], msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    iso_utc(wall_now(), when, sizeof when);
+    if (json_log) {
+        struct log_line l = {when, level, msg, job, run_id};
+        int top = lua_gettop(json_log);
+        lua_pushcfunction(json_log, write_json_line);
+        lua_pushlightuserdata(json_log, &l);
+        int rc = lua_pcall(json_log, 1, 0, 0);
+        lua_settop(json_log, top);
+        if (rc == LUA_OK) {
+            fflush(stderr);
+            return;
+        }
+    }
+    if (job)
+        fprintf(stderr, "%s %-5s job %s: %s\n", when, level, job, msg);
+    else
+        fprintf(stderr, "%s %-5s %s\n", when, level, msg);
+    fflush(stderr);
+}
+
+void sched_log(const char *level, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    log_line(level, NULL, NULL, fmt, ap);
     va_end(ap);
-    iso_utc(time(NULL), when, sizeof when);
-    fprintf(stderr, "%s %-5s %s\n", when, level, msg);
-    fflush(stderr);
+}
+
+void job_log(const char *level, const char *job, const char *run_id, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_line(level, job, run_id, fmt, ap);
+    va_end(ap);
 }
 
 /* mkdir -p with mode 0700 for what it creates. */
@@ -326,6 +399,10 @@ static int encode_record(lua_State *L)
     if (r->pid) {
         lua_pushinteger(L, r->pid);
         lua_setfield(L, -2, "pid");
+    }
+    if (r->run_id) {
+        lua_pushstring(L, r->run_id);
+        lua_setfield(L, -2, "run_id");
     }
     text = json_encode(L, -1, &len, err, sizeof err);
     if (!text)

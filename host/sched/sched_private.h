@@ -38,11 +38,22 @@ int output_open(const struct sched_paths *p, const char *job, time_t start, char
 /* Deletes all but the newest `keep` output files of a job. */
 void output_prune(const struct sched_paths *p, const char *job, int keep);
 
+/* The wall clock (CLOCK_REALTIME) in seconds, and in whole seconds: one clock for due times,
+ * records and log lines (time() reads a coarser clock that can lag by a few milliseconds: a
+ * run due at :36 would be logged as started at :35). */
+double now_real(void);
+time_t wall_now(void);
+
 /* "2026-12-02T16:40:05Z" */
 void iso_utc(time_t t, char *buf, size_t len);
 
-/* One line on stderr: "2026-12-02T16:40:05Z INFO  message". */
+/* One log line on stderr: "2026-12-02T16:40:05Z INFO  message" (job_log: "... INFO  job x:
+ * message"), or after log_use_json(L) (L: a plain state for the codec; NULL: back to text) one
+ * JSON object {"time","level","msg"[,"job"][,"run_id"]}. */
 void sched_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void job_log(const char *level, const char *job, const char *run_id, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void log_use_json(lua_State *L);
 
 /* One run as the run log records it. */
 struct record {
@@ -52,6 +63,7 @@ struct record {
     time_t scheduled, start, end; /* start/end 0: not run */
     const char *output;          /* output file, or NULL */
     long pid;
+    const char *run_id;          /* or NULL */
 };
 
 /* The record as one JSON line (no newline), malloc'd; the tail of its output file included.

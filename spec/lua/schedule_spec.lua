@@ -315,6 +315,27 @@ describe("schedule: reload, lock, --once", function()
     assert.are.equal(0, h.wait(15), h.err())
   end)
 
+  it("--log-format json writes each log line as a JSON object, with job and run_id", function()
+    local dir = project {
+      ["jobs.lua"] = [[return { { name = "j", every = "1s", script = "jobs/ok.lua" } }]],
+      ["jobs/ok.lua"] = OK_JOB,
+    }
+    local h = start(dir, { "--log-format", "json", "jobs.lua" })
+    local recs = wait_for(dir, 5, function(r) return #r >= 1 end)
+    h.signal("TERM")
+    assert.are.equal(0, h.wait(15), h.err())
+    local ended
+    for line in h.err():gmatch("[^\n]+") do
+      local o = T.json(line)
+      assert.matches("^%d+%-%d+%-%d+T%d+:%d+:%d+Z$", o.time)
+      assert.is_truthy(o.level and o.msg, line)
+      if o.msg:find("^run ended") and o.run_id == recs[1].run_id then ended = o end
+    end
+    assert.is_truthy(ended, h.err())
+    assert.are.equal("j", ended.job)
+    assert.matches("^j/%d+T%d+Z$", recs[1].run_id)
+  end)
+
   it("--once NAME runs the job now and exits with its code; an unknown name is a usage error", function()
     local dir = project {
       ["jobs.lua"] = [[return {

@@ -365,6 +365,19 @@ static int schedule_option(struct sched_options *so, int argc, char **argv, int 
     return 1;
 }
 
+/* sched_options.check_profile: the profile is a section of the config file the runs will
+ * read (ud: --config FILE, or NULL for the default places). */
+static int profile_exists(const char *profile, void *ud, char *err, size_t errlen)
+{
+    struct config cfg;
+    int rc;
+    config_defaults(&cfg);
+    cfg.profile = profile;
+    rc = config_load_file(&cfg, ud, ud != NULL, err, errlen);
+    config_free(&cfg);
+    return rc;
+}
+
 /* `ecaphost schedule [options] JOBS.lua`: host options are checked here and passed on. */
 static int schedule_command(int argc, char **argv, int i)
 {
@@ -442,6 +455,8 @@ static int schedule_command(int argc, char **argv, int i)
         goto out;
     }
     so.api_key = key;
+    so.check_profile = profile_exists;
+    so.check_profile_ud = (void *)c.config_file;
     so.host_args = pass;
     so.n_host_args = n_pass;
     rc = sched_main(&so);

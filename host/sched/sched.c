@@ -442,11 +442,26 @@ static int set_schedule(struct sched *sc, struct schedule *ns)
     return 0;
 }
 
+/* Reads the schedule file and checks each job's profile against the config file. */
+static int load(const struct sched_options *o, struct schedule *s, char *err, size_t errlen)
+{
+    char why[768];
+    if (schedule_load(o->file, s, err, errlen))
+        return -1;
+    for (int i = 0; o->check_profile && i < s->n_jobs; i++)
+        if (s->jobs[i].profile && o->check_profile(s->jobs[i].profile, o->check_profile_ud, why, sizeof why)) {
+            snprintf(err, errlen, "%s: job \"%s\": profile: %s", s->path, s->jobs[i].name, why);
+            schedule_free(s);
+            return -1;
+        }
+    return 0;
+}
+
 static void reload(struct sched *sc)
 {
     struct schedule ns;
     char err[1024];
-    if (schedule_load(sc->o->file, &ns, err, sizeof err)) {
+    if (load(sc->o, &ns, err, sizeof err)) {
         sched_log("ERROR", "reload failed, keeping the old schedule: %s", err);
         return;
     }
@@ -699,7 +714,7 @@ int sched_main(const struct sched_options *o)
     if (o->log_json)
         log_use_json(sc.L);
     unsetenv("ECAP_API_KEY"); /* no run's environment has the key: it goes on a pipe */
-    if (schedule_load(o->file, &sc.s, err, sizeof err)) {
+    if (load(o, &sc.s, err, sizeof err)) {
         fprintf(stderr, "ecaphost: %s\n", err);
         rc = EXIT_CONFIG;
         goto out;

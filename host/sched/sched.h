@@ -5,6 +5,8 @@
 #ifndef ECAP_SCHED_H
 #define ECAP_SCHED_H
 
+#include <stddef.h>
+
 struct sched_options {
     const char *file;              /* the schedule file */
     const char *run_log;           /* --run-log FILE, or NULL: <state>/runs.jsonl */
@@ -18,6 +20,10 @@ struct sched_options {
                                     * reaches each run on a pipe (--api-key-fd), never its
                                     * environment */
     const char *exe;               /* the binary to run (NULL: /proc/self/exe) */
+    /* Checks that a job's profile exists (cli/ knows the config file); NULL: not checked.
+     * Returns 0, or -1 with err. */
+    int (*check_profile)(const char *profile, void *ud, char *err, size_t errlen);
+    void *check_profile_ud;
 };
 
 /* Runs the command; returns the process exit code (0 after SIGTERM/SIGINT, 2 usage or unknown

@@ -278,7 +278,7 @@ static struct run *start_run(struct sched *sc, const struct job *j, enum run_kin
         r->kill_at = now_monotonic() + j->timeout_s + KILL_AFTER_TIMEOUT;
     sc->n_runs++;
     job_log("INFO", j->name, r->run_id, "%s started (pid %ld, output %s)", kind == RUN_JOB ? "run" : "on_failure",
-              (long)pid, r->output);
+            (long)pid, r->output);
     if (kind == RUN_JOB)
         output_prune(&sc->paths, j->name, OUTPUT_KEEP);
     return r;
@@ -339,7 +339,7 @@ static int finish_run(struct sched *sc, struct run *r, int st)
         close(r->lock_fd);
     if (r->kind == RUN_ON_FAILURE) {
         job_log(strcmp(outcome, "ok") ? "WARN" : "INFO", r->job, r->run_id, "on_failure ended: %s (%s %d)", outcome,
-                  sig ? "signal" : "exit", sig ? sig : code);
+                sig ? "signal" : "exit", sig ? sig : code);
         return sig ? 128 + sig : code;
     }
     memset(&rec, 0, sizeof rec);
@@ -356,7 +356,7 @@ static int finish_run(struct sched *sc, struct run *r, int st)
     {
         char *line = record(sc, &rec);
         job_log(strcmp(outcome, "ok") ? "WARN" : "INFO", r->job, r->run_id, "run ended: %s (%s %d)", outcome,
-                  sig ? "signal" : "exit", sig ? sig : code);
+                sig ? "signal" : "exit", sig ? sig : code);
         if (strcmp(outcome, "ok") && j && j->on_failure && line && !sc->stopping)
             start_run(sc, j, RUN_ON_FAILURE, r->scheduled, r->output, line, -1);
         free(line);
@@ -394,7 +394,7 @@ static void kill_overdue(struct sched *sc, double mono)
         struct run *r = &sc->runs[i];
         if (r->kill_at && mono >= r->kill_at && !r->timed_out) {
             job_log("WARN", r->job, r->run_id, "run (pid %ld) still alive %d s past its timeout: killed", (long)r->pid,
-                      KILL_AFTER_TIMEOUT);
+                    KILL_AFTER_TIMEOUT);
             kill(r->pid, SIGKILL);
             r->timed_out = 1;
         }

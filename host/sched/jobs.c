@@ -118,15 +118,16 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 }
 
 /* base, string, table, math, utf8; without the functions that reach files, load code or
- * print, and without string patterns: one find/match/gsub call can backtrack for minutes
- * inside C, where the instruction count never looks. */
+ * print; without string patterns (one find/match/gsub call can backtrack for minutes inside
+ * C, where the instruction count never looks); and without setmetatable: a finalizer (__gc)
+ * would run later, during the checks or at lua_close, where Lua turns debug hooks off. */
 static int open_bare(lua_State *L)
 {
     static const luaL_Reg libs[] = {{LUA_GNAME, luaopen_base}, {LUA_STRLIBNAME, luaopen_string},
                                     {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
                                     {LUA_UTF8LIBNAME, luaopen_utf8}, {NULL, NULL}};
     static const char *const removed[] = {"dofile", "loadfile", "load", "require", "print", "collectgarbage",
-                                          NULL};
+                                          "setmetatable", NULL};
     for (const luaL_Reg *l = libs; l->name; l++) {
         luaL_requiref(L, l->name, l->func, 1);
         lua_pop(L, 1);

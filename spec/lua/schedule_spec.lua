@@ -403,11 +403,17 @@ describe("schedule: the file", function()
     end
   end)
 
-  it("reads the file in a bare state: no files, no endless loop", function()
+  it("reads the file in a bare state: no files, no endless loop, not even in a finalizer", function()
     local dir = project {
       ["io.lua"] = [[io.open("/etc/passwd") return {}]],
       ["loop.lua"] = [[while true do end]],
+      ["gc.lua"] = [[setmetatable({}, { __gc = function() while true do end end })
+                     return { { name = "x", every = "1m", script = "jobs/ok.lua" } }]],
+      ["jobs/ok.lua"] = OK_JOB,
     }
+    -- a finalizer would run when the state closes, where no hook can stop it: no setmetatable
+    assert.matches("attempt to call a nil value (global 'setmetatable')",
+      T.expect(3, schedule(dir, { "--check", "gc.lua" })).stderr, 1, true)
     assert.matches("attempt to index a nil value (global 'io')",
       T.expect(3, schedule(dir, { "--check", "io.lua" })).stderr, 1, true)
     assert.matches("loop.lua: the schedule file runs too long",

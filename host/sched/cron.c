@@ -265,6 +265,11 @@ static void civil_from_secs(long long w, struct civil *c)
     c->y = yoe + era * 400 + (c->m <= 2);
 }
 
+time_t cron_utc(int year, int month, int day, int hour, int min, int sec)
+{
+    return (time_t)(days_from_civil(year, month, day) * DAY + hour * 3600LL + min * 60LL + sec);
+}
+
 /* Wall-clock time of instant t in the current zone, as seconds of a zone-less calendar. */
 static long long wall(time_t t)
 {

@@ -42,6 +42,9 @@ int cron_check_zone(const char *tz, char *err, size_t errlen);
  * (time_t)-1 when it matches no date within eight years (e.g. "0 0 31 2 *"). */
 time_t cron_next(const struct cron *c, const char *tz, time_t after);
 
+/* The instant of a UTC calendar time (month 1-12), without the C library's zone. */
+time_t cron_utc(int year, int month, int day, int hour, int min, int sec);
+
 /* Writes t as wall-clock time in zone tz (NULL: local) "2026-03-08 03:00 -0400". */
 void cron_format_local(time_t t, const char *tz, char *buf, size_t len);
 

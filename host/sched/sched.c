@@ -592,6 +592,18 @@ static int list(const struct schedule *s)
     return EXIT_OK;
 }
 
+/* An every job's next tick after now, on the grid of its last scheduled time (as the running
+ * scheduler has it), or 0 when unknown. */
+static time_t next_every(const struct job *j, const char *scheduled, time_t now)
+{
+    int y, mo, d, h, mi, sec;
+    time_t t;
+    if (!scheduled || sscanf(scheduled, "%d-%d-%dT%d:%d:%dZ", &y, &mo, &d, &h, &mi, &sec) != 6)
+        return 0;
+    t = cron_utc(y, mo, d, h, mi, sec);
+    return t + ((now - t) / j->every_s + 1) * j->every_s;
+}
+
 /* The last record of each job in the run log (skipped ticks aside); exit 1 when one did not
  * succeed. */
 static int status(struct sched *sc)
@@ -627,17 +639,20 @@ static int status(struct sched *sc)
         char desc[160], next[32] = "-";
         const char *outcome = "never run", *end = "";
         time_t t = j->every_s ? 0 : cron_next(&j->cron, j->tz, now);
-        if (t > 0)
-            iso_utc(t, next, sizeof next);
         job_describe(j, desc, sizeof desc);
         if (lua_getfield(sc->L, top, j->name) == LUA_TTABLE) {
             lua_getfield(sc->L, -1, "outcome");
             lua_getfield(sc->L, -2, "end");
-            outcome = lua_tostring(sc->L, -2);
-            end = lua_type(sc->L, -1) == LUA_TSTRING ? lua_tostring(sc->L, -1) : "";
+            lua_getfield(sc->L, -3, "scheduled");
+            outcome = lua_tostring(sc->L, -3);
+            end = lua_type(sc->L, -2) == LUA_TSTRING ? lua_tostring(sc->L, -2) : "";
             bad |= strcmp(outcome, "ok") != 0;
+            if (j->every_s)
+                t = next_every(j, lua_tostring(sc->L, -1), now);
         }
-        printf("%-24s %-10s %-21s next %s (%s)\n", j->name, outcome, end, j->every_s ? "-" : next, desc);
+        if (t > 0)
+            iso_utc(t, next, sizeof next);
+        printf("%-24s %-10s %-21s next %s (%s)\n", j->name, outcome, end, next, desc);
         lua_settop(sc->L, top);
     }
     lua_settop(sc->L, top - 1);

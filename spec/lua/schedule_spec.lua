@@ -239,7 +239,7 @@ return {
   it("--status prints each job's last outcome, and exits 1 when one failed", function()
     local r = T.expect(1, schedule(dir, { "--status", "jobs.lua" }))
     assert.matches("crash%s+error", r.stdout)
-    assert.matches("ok%s+ok", r.stdout)
+    assert.matches("ok%s+ok%s+%S+%s+next %d+%-%d+%-%d+T%d+:%d+:%d+Z %(every 1s%)", r.stdout)
   end)
 end)
 

@@ -319,6 +319,29 @@ describe("schedule: reload, lock, --once", function()
     assert.are.equal(0, h.wait(15), h.err())
   end)
 
+  it("keeps its state in $STATE_DIRECTORY, else $XDG_STATE_HOME/ecaphost, else ~/.local/state/ecaphost; --run-log FILE", function()
+    local dir = project {
+      ["jobs.lua"] = [[return { { name = "s", every = "1h", script = "jobs/ok.lua" } }]],
+      ["jobs/ok.lua"] = OK_JOB,
+    }
+    local function once(env, extra)
+      local args = extra or {}
+      args[#args + 1] = "--once"
+      args[#args + 1] = "s"
+      args[#args + 1] = "jobs.lua"
+      return T.expect(0, schedule(dir, args, { env = env }))
+    end
+    once({ STATE_DIRECTORY = dir .. "/sd:" .. dir .. "/other" })
+    assert.are.equal(1, #T.json("[" .. T.read(dir .. "/sd/runs.jsonl"):gsub("\n$", ""):gsub("\n", ",") .. "]"))
+    once({ XDG_STATE_HOME = false, HOME = dir .. "/home" })
+    assert.is_truthy(T.read(dir .. "/home/.local/state/ecaphost/runs.jsonl"))
+    once({}, { "--run-log", "mine.jsonl" })
+    local rec = T.json(T.read(dir .. "/mine.jsonl"))
+    assert.are.equal("s", rec.job)
+    assert.are.equal("ok", rec.outcome)
+    assert.matches(dir .. "/state/ecaphost/output/s/", rec.output, 1, true)
+  end)
+
   it("--log-format json writes each log line as a JSON object, with job and run_id", function()
     local dir = project {
       ["jobs.lua"] = [[return { { name = "j", every = "1s", script = "jobs/ok.lua" } }]],

@@ -483,6 +483,10 @@ static double run_due(struct sched *sc)
             const struct job *j = &sc->s.jobs[i];
             if (sc->next[i] == (time_t)-1)
                 continue;
+            /* an every tick is never more than one interval ahead, unless the clock was set
+             * back: then the grid restarts from now instead of waiting out the jump */
+            if (j->every_s && sc->next[i] - now > j->every_s)
+                sc->next[i] = now + j->every_s;
             if (sc->next[i] <= now) {
                 /* at max_parallel a due run waits for a slot (a child's end wakes the loop) */
                 if (!job_running(sc, j->name) && job_runs(sc) >= sc->s.max_parallel)

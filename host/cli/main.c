@@ -178,13 +178,24 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
     return 0;
 }
 
+/* The host option named by a ("--name" or "--name=value"; *eq: the '=' or NULL), or NULL. */
+static const struct opt *find_opt(const char *a, const char **eq)
+{
+    size_t nlen;
+    *eq = strchr(a, '=');
+    nlen = *eq ? (size_t)(*eq - a) : strlen(a);
+    for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
+        if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, a, nlen) == 0)
+            return &opts[k];
+    return NULL;
+}
+
 /* Parses host options from argv[*i] on; stops at the first non-option. */
 static int parse_options(struct cli *c, int argc, char **argv, int *i)
 {
     for (; *i < argc; (*i)++) {
         const char *a = argv[*i], *val = NULL, *eq;
-        size_t nlen;
-        const struct opt *o = NULL;
+        const struct opt *o;
         int rc;
         if (strcmp(a, "--") == 0) {
             (*i)++;
@@ -192,12 +203,7 @@ static int parse_options(struct cli *c, int argc, char **argv, int *i)
         }
         if (a[0] != '-' || a[1] == 0)
             return 0;
-        eq = strchr(a, '=');
-        nlen = eq ? (size_t)(eq - a) : strlen(a);
-        for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
-            if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, a, nlen) == 0)
-                o = &opts[k];
-        if (!o)
+        if (!(o = find_opt(a, &eq)))
             return usage_error("unknown option %s%s", a, "");
         if (o->kind == O_VALUE) {
             if (eq)
@@ -383,9 +389,8 @@ static int schedule_command(int argc, char **argv, int i)
 {
     struct sched_options so;
     struct cli c;
-    char **pass = calloc((size_t)argc * 2 + 1, sizeof *pass);
+    char **pass = calloc((size_t)argc * 2 + 1, sizeof *pass), err[512];
     int n_pass = 0, rc = 0, key_file = 0;
-    char *key = NULL;
     memset(&so, 0, sizeof so);
     memset(&c, 0, sizeof c);
     config_defaults(&c.cfg);
@@ -394,8 +399,7 @@ static int schedule_command(int argc, char **argv, int i)
         return EXIT_SCRIPT;
     for (; i < argc && !rc; i++) {
         const char *a = argv[i], *eq;
-        const struct opt *o = NULL;
-        size_t nlen;
+        const struct opt *o;
         if (a[0] != '-' || a[1] == 0) {
             if (so.file)
                 rc = usage_error("schedule: unexpected argument %s%s", a, "");
@@ -409,12 +413,7 @@ static int schedule_command(int argc, char **argv, int i)
         if ((rc = schedule_option(&so, argc, argv, &i)) != 1)
             continue;
         rc = 0;
-        eq = strchr(a, '=');
-        nlen = eq ? (size_t)(eq - a) : strlen(a);
-        for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
-            if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, a, nlen) == 0)
-                o = &opts[k];
-        if (!o) {
+        if (!(o = find_opt(a, &eq))) {
             rc = usage_error("schedule: unknown option %s%s", a, "");
             break;
         }
@@ -448,25 +447,25 @@ static int schedule_command(int argc, char **argv, int i)
         rc = usage_error("schedule: --check, --list, --status and --once exclude each other%s%s", "", "");
         goto out;
     }
+    if (c.cfg.profile && profile_exists(c.cfg.profile, (void *)c.config_file, err, sizeof err)) {
+        fprintf(stderr, "ecaphost: %s\n", err);
+        rc = EXIT_CONFIG;
+        goto out;
+    }
     /* The key the scheduler holds: $ECAP_API_KEY unless --api-key-file names a file (each run
-     * then reads that file itself). */
-    if (!key_file && getenv("ECAP_API_KEY") && *getenv("ECAP_API_KEY") && !(key = strdup(getenv("ECAP_API_KEY")))) {
+     * then reads that file itself). In c.cfg: wiped when freed. */
+    if (!key_file && getenv("ECAP_API_KEY") && *getenv("ECAP_API_KEY")
+        && config_set(&c.cfg.api_key, getenv("ECAP_API_KEY"))) {
         rc = EXIT_SCRIPT;
         goto out;
     }
-    so.api_key = key;
+    so.api_key = c.cfg.api_key;
     so.check_profile = profile_exists;
     so.check_profile_ud = (void *)c.config_file;
     so.host_args = pass;
     so.n_host_args = n_pass;
     rc = sched_main(&so);
 out:
-    if (key) {
-        volatile char *p = key; /* the key must not linger in freed memory */
-        while (*p)
-            *p++ = 0;
-        free(key);
-    }
     for (int k = 0; k < n_pass; k++)
         free(pass[k]);
     free(pass);

@@ -418,6 +418,22 @@ describe("schedule: the file", function()
       { [[{ name = "x", every = "1m", script = "jobs/ok.lua", args = { {} } }]],
         'jobs.lua: job "x": args[1] must be a string or a number (got table)' },
       { [[{ name = "../x", every = "1m", script = "jobs/ok.lua" }]], "jobs.lua: job 1: name '../x' must be" },
+      { [[{ name = "x", every = "1m", cron = "* * * * *", script = "jobs/ok.lua" }]],
+        'jobs.lua: job "x": give either every or cron, not both' },
+      { [[{ name = "x", every = "1m", tz = "UTC", script = "jobs/ok.lua" }]], 'jobs.lua: job "x": tz applies to cron' },
+      { [[{ name = "x", cron = "0 0 31 2 *", script = "jobs/ok.lua" }]], 'jobs.lua: job "x": cron \'0 0 31 2 *\' matches no date' },
+      { [[{ name = "x", every = "1m", script = "jobs/ok.lua", timeout = 0 }]], 'jobs.lua: job "x": timeout must be seconds' },
+      { [[{ name = "x", every = "1m", script = "jobs/ok.lua", allow_write = { 1 } }]],
+        'jobs.lua: job "x": allow_write[1] must be a non-empty string' },
+      { [[{ name = "x", every = "1m", script = "jobs/ok.lua", dry_run = "yes" }]],
+        'jobs.lua: job "x": dry_run must be true or false (got string)' },
+      { [[{ name = "x", every = "1m", script = "jobs/ok.lua", on_failure = "jobs/none.lua" }]],
+        'jobs.lua: job "x": on_failure: cannot open ' },
+      { [[jobs = { { name = "x", every = "1m", script = "jobs/ok.lua" } }, max_parallel = 0]],
+        "jobs.lua: max_parallel must be a whole number from 1 to 256" },
+      { [[jobs = {}, parallel = 2]], "jobs.lua: unknown top-level field parallel (known: max_parallel, jobs)" },
+      { [[{ name = "x", every = "1m", script = "jobs/ok.lua" }, extra = 1]], "jobs.lua: the job list has a non-list key" },
+      { "", "jobs.lua: no jobs" },
     }
     for _, c in ipairs(cases) do
       local dir = project { ["jobs.lua"] = "return { " .. c[1] .. " }", ["jobs/ok.lua"] = OK_JOB }

@@ -224,39 +224,122 @@ oom:
     return -1;
 }
 
+/* A `[name]` line: the name into *section (malloc'd). Returns 0, or -1 with err. */
+static int section_header(char *s, const char *where, char **section, char *err, size_t errlen)
+{
+    size_t n = strlen(s);
+    char *name = s + 1;
+    s[n - 1] = 0;
+    name = trim(name);
+    if (!*name || strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != strlen(name)) {
+        snprintf(err, errlen, "%s: expected [profile] with a name of letters, digits, '.', '_' or '-'", where);
+        return -1;
+    }
+    if (config_set(section, name)) {
+        snprintf(err, errlen, "%s: out of memory", where);
+        return -1;
+    }
+    return 0;
+}
+
+/* Profiles: lines before any [section] are the defaults; the lines of the selected profile's
+ * section (c->profile) come on top of them; other sections are checked (into `other`) and
+ * otherwise ignored. A profile's api_key_file and cacert replace the defaults' (the command
+ * line's still win: it set them before the file was read). */
+struct sections {
+    const char *profile;   /* selected, or NULL */
+    char *current;         /* the section being read, or NULL (defaults) */
+    int found;
+    char *key_file, *cacert; /* the defaults' values, set aside while the profile is read */
+    int cli_key_file, cli_cacert;
+    struct config other;
+};
+
+static void enter_profile(struct config *c, struct sections *x)
+{
+    if (!x->cli_key_file && !x->key_file) {
+        x->key_file = c->api_key_file;
+        c->api_key_file = NULL;
+    }
+    if (!x->cli_cacert && !x->cacert) {
+        x->cacert = c->cacert;
+        c->cacert = NULL;
+    }
+}
+
+static void end_sections(struct config *c, struct sections *x)
+{
+    if (!c->api_key_file) {
+        c->api_key_file = x->key_file;
+        x->key_file = NULL;
+    }
+    if (!c->cacert) {
+        c->cacert = x->cacert;
+        x->cacert = NULL;
+    }
+    free(x->key_file);
+    free(x->cacert);
+    free(x->current);
+    config_free(&x->other);
+}
+
 static int parse_file(struct config *c, FILE *f, const char *path, char *err, size_t errlen)
 {
     char line[CONFIG_LINE_MAX], where[CONFIG_WHERE_MAX];
-    int lineno = 0;
+    int lineno = 0, rc = -1;
+    struct sections x;
+    memset(&x, 0, sizeof x);
+    x.profile = c->profile;
+    x.cli_key_file = c->api_key_file != NULL;
+    x.cli_cacert = c->cacert != NULL;
+    config_defaults(&x.other);
     while (fgets(line, sizeof line, f)) {
         char *s, *eq;
+        struct config *into;
         lineno++;
         snprintf(where, sizeof where, "%s:%d", path, lineno);
         if (!strchr(line, '\n') && !feof(f)) {
             snprintf(err, errlen, "%s: line too long", where);
-            return -1;
+            goto out;
         }
         s = trim(line);
         if (*s == 0 || *s == '#')
             continue;
+        if (*s == '[' && s[strlen(s) - 1] == ']') {
+            if (section_header(s, where, &x.current, err, errlen))
+                goto out;
+            if (x.profile && strcmp(x.current, x.profile) == 0) {
+                x.found = 1;
+                enter_profile(c, &x);
+            }
+            continue;
+        }
         eq = strchr(s, '=');
         if (!eq) {
             snprintf(err, errlen, "%s: expected 'key = value'", where);
-            return -1;
+            goto out;
         }
         *eq = 0;
         if (*trim(s) == 0 || *trim(eq + 1) == 0) {
             snprintf(err, errlen, "%s: expected 'key = value'", where);
-            return -1;
+            goto out;
         }
-        if (apply_key(c, trim(s), trim(eq + 1), where, err, errlen))
-            return -1;
+        into = !x.current || (x.profile && strcmp(x.current, x.profile) == 0) ? c : &x.other;
+        if (apply_key(into, trim(s), trim(eq + 1), where, err, errlen))
+            goto out;
     }
     if (ferror(f)) {
         snprintf(err, errlen, "%s: read error", path);
-        return -1;
+        goto out;
     }
-    return 0;
+    if (x.profile && !x.found) {
+        snprintf(err, errlen, "config file %s has no profile [%s]", path, x.profile);
+        goto out;
+    }
+    rc = 0;
+out:
+    end_sections(c, &x);
+    return rc;
 }
 
 int config_load_file(struct config *c, const char *path, int explicit_path, char *err, size_t errlen)
@@ -264,6 +347,8 @@ int config_load_file(struct config *c, const char *path, int explicit_path, char
     char buf[CONFIG_LINE_MAX];
     FILE *f;
     int rc;
+    if (!c->profile && getenv("ECAP_PROFILE") && *getenv("ECAP_PROFILE"))
+        c->profile = getenv("ECAP_PROFILE");
     if (!path) {
         const char *env = getenv("ECAP_CONFIG");
         const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
@@ -276,6 +361,9 @@ int config_load_file(struct config *c, const char *path, int explicit_path, char
         } else if (home && *home) {
             snprintf(buf, sizeof buf, "%s/.config/ecaphost/config", home);
             path = buf;
+        } else if (c->profile) {
+            snprintf(err, errlen, "profile [%s] needs a config file: pass --config FILE or set ECAP_CONFIG", c->profile);
+            return -1;
         } else {
             return 0;
         }
@@ -284,8 +372,12 @@ int config_load_file(struct config *c, const char *path, int explicit_path, char
         return 0; /* the usual "no config file" */
     f = regfile_open(path); /* a FIFO or a device would make the run wait before any limit */
     if (!f) {
-        if (!explicit_path && errno == ENOENT)
+        if (!explicit_path && errno == ENOENT && !c->profile)
             return 0;
+        if (c->profile && errno == ENOENT) {
+            snprintf(err, errlen, "profile [%s] needs a config file: %s does not exist", c->profile, path);
+            return -1;
+        }
         snprintf(err, errlen, "config file %s: %s", path, regfile_why(errno));
         return -1;
     }

@@ -41,6 +41,8 @@ struct config {
     ino_t key_ino;
     char *cacert;
     char *config_path;       /* file actually read, or NULL */
+    const char *profile;     /* --profile / $ECAP_PROFILE: the config file's [section] to use
+                              * on top of its defaults, or NULL (not owned) */
     long http_timeout_ms;    /* total time of one request */
     long connect_timeout_ms;
     int insecure_http;
@@ -78,8 +80,10 @@ void config_free(struct config *c);
 
 /* Reads a `key = value` config file. path may be NULL: then $ECAP_CONFIG, then
  * $XDG_CONFIG_HOME/ecaphost/config (or ~/.config/ecaphost/config), the last two only if they
- * exist. Values already set (from the command line) win. Returns 0, or -1 with a message
- * naming the file and line in err. */
+ * exist. Values already set (from the command line) win. Lines after `[name]` belong to the
+ * profile `name`: with c->profile (else $ECAP_PROFILE) set, that section's lines apply on top
+ * of the lines before any section; an unknown profile, or a profile without a config file, is
+ * an error. Returns 0, or -1 with a message naming the file and line in err. */
 int config_load_file(struct config *c, const char *path, int explicit_path, char *err, size_t errlen);
 
 /* Takes the key sources that must not outlive start-up: $ECAP_API_KEY leaves the environment

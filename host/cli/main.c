@@ -16,6 +16,7 @@
 #include "routes.h"
 #include "lib/duration.h"
 #include "run/runner.h"
+#include "sched/sched.h"
 #include "sim/sim.h"
 
 static const char usage[] =
@@ -23,6 +24,7 @@ static const char usage[] =
     "       ecaphost ping [options]                   check the API key and the connection\n"
     "       ecaphost sim [--port N] [options]         serve the built-in EnergyCAP simulator\n"
     "       ecaphost routes [--json] [--config FILE]  list the bindings, their routes and sources\n"
+    "       ecaphost schedule [options] JOBS.lua      run scripts on a schedule (schedule --help)\n"
     "       ecaphost --help | --version\n"
     "\n"
     "Connection:\n"
@@ -31,6 +33,7 @@ static const char usage[] =
     "  --api-key-file FILE     read the API key from FILE (mode 600); else $ECAP_API_KEY\n"
     "  --api-key-fd N          read the API key from descriptor N (e.g. a pipe), then close it\n"
     "  --config FILE           config file (default $ECAP_CONFIG, $XDG_CONFIG_HOME/ecaphost/config)\n"
+    "  --profile NAME          use the config file's [NAME] section (default $ECAP_PROFILE)\n"
     "  --cacert FILE           CA bundle for a private CA\n"
     "  --http-timeout D        total time of one request (default 120 s)\n"
     "  --connect-timeout D     time to connect (default 15 s)\n"
@@ -71,7 +74,7 @@ enum {
     OPT_CONNECT_TIMEOUT,
     OPT_INSECURE, OPT_SIM, OPT_MAX_IN_FLIGHT, OPT_RATE, OPT_MAX_MEMORY, OPT_TIMEOUT, OPT_LIB,
     OPT_ALLOW_READ, OPT_ALLOW_WRITE, OPT_DESTRUCTIVE, OPT_QUIET, OPT_HELP, OPT_RETRIES,
-    OPT_RETRY_BUDGET, OPT_VERBOSE, OPT_VERY_VERBOSE,
+    OPT_RETRY_BUDGET, OPT_VERBOSE, OPT_VERY_VERBOSE, OPT_PROFILE,
 };
 
 static const struct opt opts[] = {
@@ -90,6 +93,7 @@ static const struct opt opts[] = {
     {"--retries", O_VALUE, OPT_RETRIES},         {"--retry-budget", O_VALUE, OPT_RETRY_BUDGET},
     {"--verbose", O_FLAG, OPT_VERBOSE},          {"-v", O_FLAG, OPT_VERBOSE},
     {"-vv", O_FLAG, OPT_VERY_VERBOSE},
+    {"--profile", O_VALUE, OPT_PROFILE},
 };
 
 struct cli {
@@ -163,6 +167,7 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
         cfg->api_key_fd = (int)d;
         return 0;
     case OPT_CONFIG: c->config_file = v; return 0;
+    case OPT_PROFILE: cfg->profile = v; return 0;
     case OPT_CACERT: return config_set(&cfg->cacert, v) ? EXIT_SCRIPT : 0;
     case OPT_HTTP_TIMEOUT:
     case OPT_CONNECT_TIMEOUT:
@@ -226,11 +231,12 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
     return 0;
 }
 
-/* The option a (up to an '=') names, or NULL. */
-static const struct opt *find_opt(const char *a)
+/* The host option named by a ("--name" or "--name=value"; *eq: the '=' or NULL), or NULL. */
+static const struct opt *find_opt(const char *a, const char **eq)
 {
-    const char *eq = strchr(a, '=');
-    size_t nlen = eq ? (size_t)(eq - a) : strlen(a);
+    size_t nlen;
+    *eq = strchr(a, '=');
+    nlen = *eq ? (size_t)(*eq - a) : strlen(a);
     for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
         if (strlen(opts[k].name) == nlen && strncmp(opts[k].name, a, nlen) == 0)
             return &opts[k];
@@ -241,7 +247,7 @@ static const struct opt *find_opt(const char *a)
 static int parse_options(struct cli *c, int argc, char **argv, int *i)
 {
     for (; *i < argc; (*i)++) {
-        const char *a = argv[*i], *val = NULL, *eq = strchr(a, '=');
+        const char *a = argv[*i], *val = NULL, *eq;
         const struct opt *o;
         int rc;
         if (strcmp(a, "--") == 0) {
@@ -251,7 +257,7 @@ static int parse_options(struct cli *c, int argc, char **argv, int *i)
         }
         if (a[0] != '-' || a[1] == 0)
             return 0;
-        if (!(o = find_opt(a)))
+        if (!(o = find_opt(a, &eq)))
             return usage_error("unknown option %s%s", a, "");
         if (o->kind == O_VALUE) {
             if (eq)
@@ -274,10 +280,11 @@ static int parse_options(struct cli *c, int argc, char **argv, int *i)
 static void warn_late_options(const struct cli *c, int argc, char **argv, int first)
 {
     const struct opt *o;
+    const char *eq;
     if (c->cfg.quiet || c->dashdash)
         return;
     for (int k = first; k < argc; k++)
-        if (argv[k][0] == '-' && (o = find_opt(argv[k]))) {
+        if (argv[k][0] == '-' && (o = find_opt(argv[k], &eq))) {
             fprintf(stderr, "ecaphost: %s after the script is passed to the script; put host options first\n",
                     o->name);
             return;
@@ -358,6 +365,192 @@ out:
     return rc;
 }
 
+static const char schedule_usage[] =
+    "usage: ecaphost schedule [host options] [schedule options] JOBS.lua\n"
+    "Runs the jobs of JOBS.lua (Lua returning a list of jobs, or { max_parallel = N, jobs = {...} })\n"
+    "on time, each as a separate `ecaphost run` with the job's limits; see docs/schedule.md.\n"
+    "\n"
+    "Schedule options:\n"
+    "  --check                 check the file and compile every job's script (nothing runs)\n"
+    "  --list                  print each job with its next three run times\n"
+    "  --status                print each job's last outcome and next run; exit 1 if one failed\n"
+    "  --once NAME             run job NAME now, print its output, exit with its code\n"
+    "  --run-log FILE          the run log (default STATE/runs.jsonl)\n"
+    "  --grace S               on SIGTERM/SIGINT, time running jobs get before they are stopped\n"
+    "                          (default 30)\n"
+    "  --log-format json       the scheduler's log lines as JSON objects (time, level, msg, job,\n"
+    "                          run_id); default text\n"
+    "Host options (see ecaphost --help) are passed to every run, before the job's own.\n"
+    "STATE: $STATE_DIRECTORY, else $XDG_STATE_HOME/ecaphost, else ~/.local/state/ecaphost.\n"
+    "\n"
+    "Exit codes: 0 stopped by SIGTERM/SIGINT, 1 --status: a job's last run failed, 2 usage error\n"
+    "            or unknown --once job, 3 bad schedule file or failed --check, 75 another\n"
+    "            scheduler holds the lock; --once: the run's own exit code.\n";
+
+/* Host options whose value is a path: made absolute, since runs start in the schedule
+ * file's directory. */
+static int is_path_option(int id)
+{
+    return id == OPT_KEY_FILE || id == OPT_CONFIG || id == OPT_CACERT || id == OPT_LIB || id == OPT_ALLOW_READ
+           || id == OPT_ALLOW_WRITE;
+}
+
+static char *absolute_path(const char *p)
+{
+    char cwd[PATH_MAX], *out;
+    size_t n;
+    if (p[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return strdup(p);
+    n = strlen(cwd) + strlen(p) + 2;
+    if ((out = malloc(n)))
+        snprintf(out, n, "%s/%s", cwd, p);
+    return out;
+}
+
+/* One schedule option at argv[*i] (its value consumed); 1 if it was not one, 0, or an exit
+ * code. */
+static int schedule_option(struct sched_options *so, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    const char *const with_value[] = {"--run-log", "--once", "--grace"};
+    const char *v = NULL;
+    double d;
+    if (strcmp(a, "--log-format") == 0 || strncmp(a, "--log-format=", 13) == 0) {
+        v = a[12] == '=' ? a + 13 : *i + 1 < argc ? argv[++(*i)] : NULL;
+        if (!v || (strcmp(v, "json") && strcmp(v, "text")))
+            return usage_error("--log-format needs text or json%s%s", "", "");
+        so->log_json = strcmp(v, "json") == 0;
+        return 0;
+    }
+    if (strcmp(a, "--check") == 0 || strcmp(a, "--list") == 0 || strcmp(a, "--status") == 0) {
+        *(a[2] == 'c' ? &so->check : a[2] == 'l' ? &so->list : &so->status) = 1;
+        return 0;
+    }
+    for (size_t k = 0; k < sizeof with_value / sizeof with_value[0]; k++) {
+        size_t n = strlen(with_value[k]);
+        if (strncmp(a, with_value[k], n) || (a[n] && a[n] != '='))
+            continue;
+        if (a[n] == '=')
+            v = a + n + 1;
+        else if (*i + 1 < argc)
+            v = argv[++(*i)];
+        else
+            return usage_error("%s needs a value%s", with_value[k], "");
+        if (k == 0)
+            so->run_log = v;
+        else if (k == 1)
+            so->once = v;
+        else if (duration_parse(v, &d) || d > 86400)
+            return usage_error("--grace needs seconds from 0 to 86400 (got '%s')%s", v, "");
+        else
+            so->grace_s = d;
+        return 0;
+    }
+    return 1;
+}
+
+/* sched_options.check_profile: the profile is a section of the config file the runs will
+ * read (ud: --config FILE, or NULL for the default places). */
+static int profile_exists(const char *profile, void *ud, char *err, size_t errlen)
+{
+    struct config cfg;
+    int rc;
+    config_defaults(&cfg);
+    cfg.profile = profile;
+    rc = config_load_file(&cfg, ud, ud != NULL, err, errlen);
+    config_free(&cfg);
+    return rc;
+}
+
+/* `ecaphost schedule [options] JOBS.lua`: host options are checked here and passed on. */
+static int schedule_command(int argc, char **argv, int i)
+{
+    struct sched_options so;
+    struct cli c;
+    char **pass = calloc((size_t)argc * 2 + 1, sizeof *pass), err[512];
+    int n_pass = 0, rc = 0, key_file = 0;
+    memset(&so, 0, sizeof so);
+    memset(&c, 0, sizeof c);
+    config_defaults(&c.cfg);
+    so.grace_s = 30;
+    if (!pass)
+        return EXIT_SCRIPT;
+    for (; i < argc && !rc; i++) {
+        const char *a = argv[i], *eq;
+        const struct opt *o;
+        if (a[0] != '-' || a[1] == 0) {
+            if (so.file)
+                rc = usage_error("schedule: unexpected argument %s%s", a, "");
+            so.file = a;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(schedule_usage, stdout);
+            goto out;
+        }
+        if ((rc = schedule_option(&so, argc, argv, &i)) != 1)
+            continue;
+        rc = 0;
+        if (!(o = find_opt(a, &eq))) {
+            rc = usage_error("schedule: unknown option %s%s", a, "");
+            break;
+        }
+        if (o->kind == O_FLAG && eq) {
+            rc = usage_error("%s takes no value%s", o->name, "");
+            break;
+        }
+        if (o->kind == O_VALUE && !eq && i + 1 >= argc) {
+            rc = usage_error("%s needs a value%s", o->name, "");
+            break;
+        }
+        {
+            const char *v = o->kind == O_VALUE ? (eq ? eq + 1 : argv[++i]) : NULL;
+            if ((rc = apply(&c, o, v)))
+                break;
+            key_file |= o->id == OPT_KEY_FILE;
+            pass[n_pass++] = strdup(o->name);
+            if (v)
+                pass[n_pass++] = is_path_option(o->id) ? absolute_path(v) : strdup(v);
+            if (!pass[n_pass - 1] || (v && !pass[n_pass - 2]))
+                rc = EXIT_SCRIPT;
+        }
+    }
+    if (rc)
+        goto out;
+    if (!so.file) {
+        rc = usage_error("schedule needs a schedule file (JOBS.lua)%s%s", "", "");
+        goto out;
+    }
+    if (so.check + so.list + so.status + (so.once != NULL) > 1) {
+        rc = usage_error("schedule: --check, --list, --status and --once exclude each other%s%s", "", "");
+        goto out;
+    }
+    if (c.cfg.profile && profile_exists(c.cfg.profile, (void *)c.config_file, err, sizeof err)) {
+        fprintf(stderr, "ecaphost: %s\n", err);
+        rc = EXIT_CONFIG;
+        goto out;
+    }
+    /* The key the scheduler holds: $ECAP_API_KEY unless --api-key-file names a file (each run
+     * then reads that file itself). In c.cfg: wiped when freed. */
+    if (!key_file && getenv("ECAP_API_KEY") && *getenv("ECAP_API_KEY")
+        && config_set(&c.cfg.api_key, getenv("ECAP_API_KEY"))) {
+        rc = EXIT_SCRIPT;
+        goto out;
+    }
+    so.api_key = c.cfg.api_key;
+    so.check_profile = profile_exists;
+    so.check_profile_ud = (void *)c.config_file;
+    so.host_args = pass;
+    so.n_host_args = n_pass;
+    rc = sched_main(&so);
+out:
+    for (int k = 0; k < n_pass; k++)
+        free(pass[k]);
+    free(pass);
+    config_free(&c.cfg);
+    return rc;
+}
+
 /* `ecaphost routes [--json] [--config FILE]`: needs no key and no base URL. */
 static int routes_command(int argc, char **argv, int i)
 {
@@ -423,7 +616,9 @@ int main(int argc, char **argv)
         rc = client_command(argc, argv, 2, 1);
     else if (strcmp(argv[1], "ping") == 0)
         rc = client_command(argc, argv, 2, 0);
-    else if (strcmp(argv[1], "repl") == 0 || strcmp(argv[1], "schedule") == 0)
+    else if (strcmp(argv[1], "schedule") == 0)
+        rc = schedule_command(argc, argv, 2);
+    else if (strcmp(argv[1], "repl") == 0)
         rc = usage_error("'%s' is not available in this version yet%s", argv[1], "");
     else
         rc = usage_error("unknown command '%s'%s", argv[1], "");

@@ -15,6 +15,11 @@ int sandbox_open(lua_State *L, struct host *h);
 /* Pushes the sandbox environment table (the scripts' _ENV). */
 void sandbox_push_env(lua_State *L);
 
+/* For inspect_opts.unwrap: when the value at idx is one of the sandbox's read-only proxies,
+ * pushes the table it stands for and returns 1 (host code only: the table must not reach the
+ * script); otherwise pushes nothing and returns 0. */
+int sandbox_unproxy(lua_State *L, int idx);
+
 /* Loads a script file as text into the sandbox environment; pushes the chunk, or returns
  * non-zero with the message pushed. */
 int sandbox_loadfile(lua_State *L, const char *path);

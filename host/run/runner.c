@@ -1,4 +1,5 @@
 /* Runs one script from start to exit code. */
+#include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,9 +149,16 @@ static void banner(const struct run_options *cfg)
         fprintf(stderr, "ecaphost: talking to %s\n", cfg->net.base_url);
 }
 
-/* Runs a script file, or (source != NULL) one of the host's own chunks, whose integer return
- * value is the exit code. */
-static int run_chunk(const struct run_options *cfg, const char *path, const char *source, int argc, char **argv)
+/* Source text to run instead of a file: `run -e`, `run -`, the host's own chunks. */
+struct text {
+    const char *s;
+    size_t len;
+    const char *chunkname; /* for messages from the Lua side ("=(command line)") */
+    int host;              /* one of the host's chunks: its integer return value is the exit code */
+};
+
+/* Runs a script file, or (source != NULL) source text; path names it in messages and arg[0]. */
+static int run_chunk(const struct run_options *cfg, const char *path, const struct text *source, int argc, char **argv)
 {
     struct limits lim;
     struct host h = {0};
@@ -190,7 +198,7 @@ static int run_chunk(const struct run_options *cfg, const char *path, const char
         fprintf(stderr, "ecaphost: cannot set up the sandbox: %s\n", lua_tostring(L, -1));
         goto done;
     }
-    if ((source ? sandbox_loadbuffer(L, source, strlen(source), path) : sandbox_loadfile(L, path)) != LUA_OK) {
+    if ((source ? sandbox_loadbuffer(L, source->s, source->len, source->chunkname) : sandbox_loadfile(L, path)) != LUA_OK) {
         const char *msg = lua_tostring(L, -1);
         fprintf(stderr, "ecaphost: %s\n", msg ? msg : "cannot load the script");
         code = (msg && (strstr(msg, "cannot open") || strstr(msg, "cannot read"))) ? EXIT_USAGE : EXIT_SCRIPT;
@@ -230,7 +238,7 @@ static int run_chunk(const struct run_options *cfg, const char *path, const char
     } else if (o.status != LUA_OK) {
         code = EXIT_SCRIPT;
     } else {
-        code = source && o.code >= 0 ? o.code : EXIT_OK;
+        code = source && source->host && o.code >= 0 ? o.code : EXIT_OK;
     }
 done:
     /* Finalizers run in lua_close without hooks: the watchdog still guards the deadline. */
@@ -249,11 +257,75 @@ int run_script(const struct run_options *cfg, const char *path, int argc, char *
 int run_ping(const struct run_options *cfg)
 {
     const struct embedded_file *f = embedded_find(embedded_run, "run/lua/ping.lua");
+    struct text t = {f ? f->data : NULL, f ? f->len : 0, "=ping", 1};
     struct run_options quiet = *cfg;
     quiet.quiet = 1; /* ping prints the target itself */
     if (!f) {
         fprintf(stderr, "ecaphost: ping script missing from the build\n");
         return EXIT_SCRIPT;
     }
-    return run_chunk(&quiet, "=ping", f->data, 0, NULL);
+    return run_chunk(&quiet, "=ping", &t, 0, NULL);
+}
+
+int run_string(const struct run_options *cfg, const char *chunk, int argc, char **argv)
+{
+    struct text t = {chunk, strlen(chunk), "=(command line)", 0};
+    return run_chunk(cfg, "-e", &t, argc, argv);
+}
+
+/* Reads all of f into a malloc'ed buffer of at most max bytes (0 = no bound). Returns it (NUL
+ * terminated) with its length, or NULL with errno set (EFBIG past max). */
+static char *read_all(FILE *f, size_t max, size_t *len)
+{
+    size_t cap = 0, n = 0;
+    char *buf = NULL, *nb;
+    for (;;) {
+        size_t got;
+        if (cap - n < 4097) {
+            cap = cap ? cap * 2 : 65536;
+            if (!(nb = realloc(buf, cap))) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+        }
+        got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (max && n > max) {
+            free(buf);
+            errno = EFBIG;
+            return NULL;
+        }
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+int run_stdin(const struct run_options *cfg, int argc, char **argv)
+{
+    size_t len;
+    struct text t = {NULL, 0, "=stdin", 0};
+    char *src = read_all(stdin, cfg->max_memory, &len);
+    int code;
+    if (!src) {
+        if (errno == EFBIG) {
+            fprintf(stderr, "ecaphost: -: the script on stdin is larger than --max-memory\n");
+            return EXIT_MEMORY_LIMIT;
+        }
+        fprintf(stderr, "ecaphost: -: cannot read the script from stdin: %s\n", strerror(errno));
+        return EXIT_USAGE;
+    }
+    t.s = src;
+    t.len = len;
+    code = run_chunk(cfg, "-", &t, argc, argv);
+    free(src);
+    return code;
 }

@@ -115,6 +115,7 @@ static const struct opt opts[] = {
 struct cli {
     struct config cfg;
     const char *help;       /* the command's own usage text, printed by --help */
+    int repl;               /* -l and -i end the host options (the REPL's own) */
     const char *config_file;
     int sim;
 };
@@ -224,6 +225,8 @@ static int parse_options(struct cli *c, int argc, char **argv, int *i)
         }
         if (a[0] != '-' || a[1] == 0 || strcmp(a, "-e") == 0)
             return 0; /* the script: a path, "-" (stdin) or -e CHUNK */
+        if (c->repl && (strcmp(a, "-l") == 0 || strcmp(a, "-i") == 0))
+            return 0;
         eq = strchr(a, '=');
         nlen = eq ? (size_t)(eq - a) : strlen(a);
         for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
@@ -306,6 +309,7 @@ static int client_command(int argc, char **argv, int i, enum command cmd)
     int rc;
     memset(&c, 0, sizeof c);
     c.help = help[cmd];
+    c.repl = cmd == CMD_REPL;
     config_defaults(&c.cfg);
     if ((rc = parse_options(&c, argc, argv, &i)) || (rc = check_rest(cmd, argc, argv, i)))
         goto out;
@@ -403,7 +407,7 @@ int main(int argc, char **argv)
     else if (strcmp(cmd, "ping") == 0)
         rc = client_command(argc, argv, 2, CMD_PING);
     else if (strcmp(cmd, "repl") == 0)
-        rc = client_command(argc, argv, 2, CMD_REPL);
+        rc = client_command(argc, argv, argc < 2 ? 1 : 2, CMD_REPL);
     else if (strcmp(cmd, "schedule") == 0)
         rc = usage_error("'%s' is not available in this version yet%s", cmd, "");
     else

@@ -178,7 +178,7 @@ static void put_number(struct walker *w, int idx)
     }
 }
 
-static int is_name(const char *s, size_t n)
+int inspect_is_name(const char *s, size_t n)
 {
     static const char *const reserved[] = {
         "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
@@ -202,7 +202,7 @@ static void put_key(struct walker *w, int idx)
 {
     size_t n = 0;
     const char *s = lua_type(w->L, idx) == LUA_TSTRING ? lua_tolstring(w->L, idx, &n) : NULL;
-    if (s && is_name(s, n)) {
+    if (s && inspect_is_name(s, n)) {
         put(w, s, n);
     } else {
         put_lit(w, "[");

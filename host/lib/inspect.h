@@ -30,4 +30,7 @@ void inspect_read_opts(lua_State *L, int idx, struct inspect_opts *o, const char
 /* [-0, +1] Pushes the text of the value at idx. Raises only on memory exhaustion. */
 void inspect_push(lua_State *L, int idx, const struct inspect_opts *o);
 
+/* True when s[0..n) can follow a dot: a Lua name that is not a reserved word. */
+int inspect_is_name(const char *s, size_t n);
+
 #endif

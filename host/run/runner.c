@@ -381,7 +381,11 @@ struct run_session *session_open(const struct run_options *cfg, const char *scri
 {
     struct run_session *s = calloc(1, sizeof *s);
     char err[256];
-    if (!s || (limits_init(&s->lim, cfg->max_memory, 0), !(s->L = lua_newstate(limits_alloc, &s->lim)))) {
+    if (s) {
+        limits_init(&s->lim, cfg->max_memory, 0); /* no deadline: session_run sets one per chunk */
+        s->L = lua_newstate(limits_alloc, &s->lim);
+    }
+    if (!s || !s->L) {
         fprintf(stderr, "ecaphost: cannot create a Lua state (out of memory)\n");
         free(s);
         return NULL;

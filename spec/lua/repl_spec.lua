@@ -78,6 +78,14 @@ describe("repl on a terminal", function()
     assert.are.equal(0, r.code, r.out)
   end)
 
+  it("a statement stuck in one long C call ends the process 3 s after Ctrl-C, history saved, exit 130", function()
+    local state = T.tmpname(".state")
+    local r = pty(steps(typed("('a'):rep(1e5):find('.-.-.-.-.-b')"), "sleep 0.5", "send \\x03",
+      "expect did not stop within 3 s"), { "repl", "--sim" }, { state = state })
+    assert.are.equal(130, r.code, r.out)
+    assert.matches("find", T.read(state .. "/ecaphost/history") or "", 1, true)
+  end)
+
   it("--timeout applies to each statement; the session goes on", function()
     local r = pty(steps(typed("while true do end"), "expect time limit", typed("'after'"), "expect \"after\"",
       typed(".exit")), { "repl", "--sim", "--timeout", "0.5" })

@@ -271,7 +271,8 @@ static void statement(struct repl *r, int at_end)
 static int command(struct repl *r, const char *line)
 {
     size_t skip = strspn(line, " \t");
-    if (line[skip] != '.')
+    /* a letter after the dot: ".5 + 1" is Lua */
+    if (line[skip] != '.' || !((line[skip + 1] | 0x20) >= 'a' && (line[skip + 1] | 0x20) <= 'z'))
         return 0;
     if (strcmp(line + skip, ".exit") == 0) {
         r->quit_code = r->failed && !r->interactive ? EXIT_SCRIPT : EXIT_OK;

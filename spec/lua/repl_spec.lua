@@ -69,11 +69,15 @@ describe("repl on a terminal", function()
   it("Ctrl-C stops a hanging request and cancels its transfer", function()
     local sim = T.start_sim()
     finally(sim.stop)
-    sim.fault { mode = "hang", seconds = 60, pathPrefix = "/api/v3/meter/1" }
+    sim.fault { mode = "hang", seconds = 60, pathPrefix = "/api/v3/meter/1", count = 2 }
     -- one transfer at a time: the next request goes out only if the hung one was cancelled
     local r = pty(steps(
       typed("kept = 1"), typed("ecap.request('GET', '/api/v3/meter/1')"), "sleep 0.8", "send \\x03",
       "expect interrupted", typed("ecap.request('GET', '/api/v3/meter/2').meterId + kept"), "expect 3",
+      -- an ecap.parallel run: its hung item and the queued ones are all dropped
+      typed("ecap.parallel({ 1, 1, 1 }, function(id) return ecap.request('GET', '/api/v3/meter/' .. id) end)"),
+      "sleep 0.8", "send \\x03", "expect interrupted",
+      typed("ecap.request('GET', '/api/v3/meter/3').meterId + kept"), "expect 4",
       typed(".exit")), { "repl", "--base-url", sim.url, "--max-in-flight", "1" })
     assert.are.equal(0, r.code, r.out)
   end)
@@ -145,8 +149,8 @@ describe("repl with stdin not a terminal", function()
   end
 
   it("runs each statement when complete, prints expressions, no prompts; exit 0", function()
-    local r = T.expect(0, repl("x = 2\nfunction f(a)\n  return a + x\nend\nf(40)\n{ 1, 2 }\n"))
-    assert.are.equal("42\n{ 1, 2 }\n", r.stdout)
+    local r = T.expect(0, repl("x = 2\nfunction f(a)\n  return a + x\nend\nf(40)\n{ 1, 2 }\n.5 + 1\n"))
+    assert.are.equal("42\n{ 1, 2 }\n1.5\n", r.stdout)
   end)
 
   it("exit 1 when a statement failed; the later ones still run", function()

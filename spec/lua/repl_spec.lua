@@ -99,6 +99,8 @@ describe("repl on a terminal", function()
   it("completes globals and fields through the read-only proxies", function()
     local r = pty(steps("expect > ", "sleep 0.1", "send ecap.cost_a\\t", "expect voidance.",
       "send bulk\\t", "expect _update", "send \\r", "expect <function>",
+      -- ecap.<TAB><TAB> lists the table's fields, the binding areas among them
+      "expect > ", "sleep 0.1", "send ecap.\\t\\t", "expect parallel", "send now() > 0\\r", "expect true",
       "expect > ", "sleep 0.1", "send my_long_global = 1\\r", "expect > ", "sleep 0.1", "send my_lo\\t",
       "expect ng_global", "send \\r", "expect 1", typed(".exit")), { "repl", "--sim" })
     assert.are.equal(0, r.code, r.out)

@@ -423,8 +423,17 @@ void session_close(struct run_session *s)
 {
     if (!s)
         return;
-    if (s->L)
+    if (s->L) {
+        /* The script's finalizers run in lua_close, where hooks do not: the watchdog ends the
+         * process if one does not end within 3 s (plus its grace). */
+        int guarded;
+        s->lim.stop = STOP_NONE;
+        s->lim.deadline = now_monotonic() + 3.0;
+        guarded = watchdog_start(&s->lim) == 0;
         lua_close(s->L);
+        if (guarded)
+            watchdog_stop();
+    }
     loop_free(s->lp);
     free(s);
 }

@@ -176,6 +176,13 @@ describe("repl with stdin not a terminal", function()
     assert.are.equal('42\n"hi there"\n', r.stdout)
   end)
 
+  it("a finalizer that never ends cannot hang the exit: the watchdog ends it (exit 4)", function()
+    local r = T.run({ "repl", "-q", "--base-url", "http://127.0.0.1:9" },
+      { stdin = "keep = setmetatable({}, { __gc = function() while true do end end })\n", kill_after = 60 })
+    T.expect(4, r)
+    assert.matches("did not stop", r.stderr, 1, true)
+  end)
+
   it("a bad argument is a usage error", function()
     local r = T.expect(2, repl("", { "--nonsense" }))
     assert.matches("unknown option", r.stderr, 1, true)

@@ -15,51 +15,88 @@
 #include "config.h"
 #include "routes.h"
 #include "lib/duration.h"
+#include "repl/repl.h"
 #include "run/runner.h"
 #include "sched/sched.h"
 #include "sim/sim.h"
 
+#define CONNECTION_OPTIONS \
+    "Connection:\n" \
+    "  --base-url URL          scheme, host and port of the API (e.g. https://app.energycap.com)\n" \
+    "  --environment NAME      us-east | us-west | eu | fedramp | implement\n" \
+    "  --api-key-file FILE     read the API key from FILE (mode 600); else $ECAP_API_KEY\n" \
+    "  --api-key-fd N          read the API key from descriptor N (e.g. a pipe), then close it\n" \
+    "  --config FILE           config file (default $ECAP_CONFIG, $XDG_CONFIG_HOME/ecaphost/config)\n" \
+    "  --profile NAME          use the config file's [NAME] section (default $ECAP_PROFILE)\n" \
+    "  --cacert FILE           CA bundle for a private CA\n" \
+    "  --http-timeout D        total time of one request (default 120 s)\n" \
+    "  --connect-timeout D     time to connect (default 15 s)\n" \
+    "  --insecure-http         allow plain http:// to a non-loopback host\n" \
+    "  --sim                   start a private built-in simulator and talk to it (no key needed)\n" \
+    "  --max-in-flight N       requests in flight at once, across the whole run (default 64)\n" \
+    "  --rate N[/s|/min]       at most N requests per second (or minute; default unlimited)\n" \
+    "  --retries N             retries of a call after its first attempt (default 4; 0 = none)\n" \
+    "  --retry-budget D        time all attempts of one call may take (default 120 s)\n" \
+    "  -v, --verbose           a line per request and reply on stderr; -vv adds headers and bodies\n"
+
+#define SANDBOX_OPTIONS \
+    "Sandbox:\n" \
+    "  --max-memory MB         memory limit of the script (default 512)\n" \
+    "  --timeout D             wall-clock limit of the run (default none)\n" \
+    "  --lib DIR               let require() load Lua modules from DIR (repeatable)\n" \
+    "  --allow-read DIR        let fs/csv read files under DIR (repeatable)\n" \
+    "  --allow-write DIR       let fs write files under DIR (repeatable; implies read)\n" \
+    "  --allow-destructive     allow destructive operations without confirm (deleteBills=true,\n" \
+    "                          a bulk update with empty filters)\n" \
+    "  -q, --quiet             no banner, no progress, no log.info\n" \
+    "\n" \
+    "Durations (D): seconds (30, 1.5) or with units: 500ms, 2m, 1h30m.\n"
+
+#define EXIT_CODES \
+    "Exit codes: 0 success, 1 script error, 2 usage error, 3 configuration error (also an\n" \
+    "            uncaught HTTP 401/403: the key was refused), 4 time limit, 5 memory limit,\n" \
+    "            6 a mutating call's outcome is unknown, 130 SIGINT, 143 SIGTERM.\n"
+
 static const char usage[] =
     "usage: ecaphost run [options] SCRIPT [ARGS...]   run a Lua workflow script\n"
+    "       ecaphost run [options] -e CHUNK [ARGS...] run the Lua text CHUNK\n"
+    "       ecaphost run [options] - [ARGS...]        run the script read from stdin\n"
+    "       ecaphost repl [options] [-l MOD] [-i SCRIPT [ARGS...]]  interactive session\n"
     "       ecaphost ping [options]                   check the API key and the connection\n"
     "       ecaphost sim [--port N] [options]         serve the built-in EnergyCAP simulator\n"
     "       ecaphost routes [--json] [--config FILE]  list the bindings, their routes and sources\n"
     "       ecaphost schedule [options] JOBS.lua      run scripts on a schedule (schedule --help)\n"
-    "       ecaphost --help | --version\n"
-    "\n"
-    "Connection:\n"
-    "  --base-url URL          scheme, host and port of the API (e.g. https://app.energycap.com)\n"
-    "  --environment NAME      us-east | us-west | eu | fedramp | implement\n"
-    "  --api-key-file FILE     read the API key from FILE (mode 600); else $ECAP_API_KEY\n"
-    "  --api-key-fd N          read the API key from descriptor N (e.g. a pipe), then close it\n"
-    "  --config FILE           config file (default $ECAP_CONFIG, $XDG_CONFIG_HOME/ecaphost/config)\n"
-    "  --profile NAME          use the config file's [NAME] section (default $ECAP_PROFILE)\n"
-    "  --cacert FILE           CA bundle for a private CA\n"
-    "  --http-timeout D        total time of one request (default 120 s)\n"
-    "  --connect-timeout D     time to connect (default 15 s)\n"
-    "  --insecure-http         allow plain http:// to a non-loopback host\n"
-    "  --sim                   start a private built-in simulator and talk to it (no key needed)\n"
-    "  --max-in-flight N       requests in flight at once, across the whole run (default 64)\n"
-    "  --rate N[/s|/min]       at most N requests per second (or minute; default unlimited)\n"
-    "  --retries N             retries of a call after its first attempt (default 4; 0 = none)\n"
-    "  --retry-budget D        time all attempts of one call may take (default 120 s)\n"
-    "  -v, --verbose           a line per request and reply on stderr; -vv adds headers and bodies\n"
-    "\n"
-    "Sandbox:\n"
-    "  --max-memory MB         memory limit of the script (default 512)\n"
-    "  --timeout D             wall-clock limit of the run (default none)\n"
-    "  --lib DIR               let require() load Lua modules from DIR (repeatable)\n"
-    "  --allow-read DIR        let fs/csv read files under DIR (repeatable)\n"
-    "  --allow-write DIR       let fs write files under DIR (repeatable; implies read)\n"
-    "  --allow-destructive     allow destructive operations without confirm (deleteBills=true,\n"
-    "                          a bulk update with empty filters)\n"
-    "  -q, --quiet             no banner, no progress, no log.info\n"
-    "\n"
-    "Durations (D): seconds (30, 1.5) or with units: 500ms, 2m, 1h30m.\n"
-    "\n"
-    "Exit codes: 0 success, 1 script error, 2 usage error, 3 configuration error (also an\n"
-    "            uncaught HTTP 401/403: the key was refused), 4 time limit, 5 memory limit,\n"
-    "            6 a mutating call's outcome is unknown, 130 SIGINT, 143 SIGTERM.\n";
+    "       ecaphost journal FILE [--json]            summarise a call journal\n"
+    "       ecaphost --help | --version               (ecaphost COMMAND --help: its options)\n"
+    "\n" CONNECTION_OPTIONS "\n" SANDBOX_OPTIONS "\n" EXIT_CODES;
+
+static const char usage_run[] =
+    "usage: ecaphost run [options] SCRIPT [ARGS...]   run a Lua workflow script\n"
+    "       ecaphost run [options] -e CHUNK [ARGS...] run the Lua text CHUNK (arg[0] is -e)\n"
+    "       ecaphost run [options] - [ARGS...]        run the script read from stdin (arg[0] is -)\n"
+    "Options come before the script; what follows it is the script's (arg[1..], ...).\n"
+    "With -e and -, require() looks in the working directory and the --lib directories.\n"
+    "\n" CONNECTION_OPTIONS "\n" SANDBOX_OPTIONS "\n" EXIT_CODES;
+
+static const char usage_ping[] =
+    "usage: ecaphost ping [options]\n"
+    "One GET to check the API key and the connection: prints the target, the status and the\n"
+    "latency. Exit 0 when the key works, 3 when it is refused or missing, 1 on a network error.\n"
+    "\n" CONNECTION_OPTIONS;
+
+static const char usage_repl[] =
+    "usage: ecaphost repl [options] [-l MODULE]... [-i SCRIPT [ARGS...]]\n"
+    "An interactive Lua session in the sandbox of `run`, one state for the session. An expression\n"
+    "prints its value(s); an unfinished statement continues on a >> prompt; Ctrl-C stops the\n"
+    "running statement (or clears the line); Ctrl-D or .exit quits; .help lists the bindings.\n"
+    "With stdin not a terminal: no prompts, each statement runs when complete, exit 1 if any\n"
+    "failed. `ecaphost` alone on a terminal starts it too.\n"
+    "  -l MODULE               require MODULE (from the working directory or --lib dirs) into\n"
+    "                          a global of its name (a.b: b) first (repeatable)\n"
+    "  -i SCRIPT [ARGS...]     run SCRIPT first, then stay in the session with its globals\n"
+    "History: $XDG_STATE_HOME/ecaphost/history (else ~/.local/state/ecaphost/history).\n"
+    "--timeout applies to each statement, --max-memory to the session.\n"
+    "\n" CONNECTION_OPTIONS "\n" SANDBOX_OPTIONS "\n" EXIT_CODES;
 
 enum opt_kind { O_FLAG, O_VALUE };
 
@@ -98,6 +135,8 @@ static const struct opt opts[] = {
 
 struct cli {
     struct config cfg;
+    const char *help;       /* the command's own usage text, printed by --help */
+    int repl;               /* -l and -i end the host options (the REPL's own) */
     const char *config_file;
     int sim;
     int dashdash; /* "--" ended the host options */
@@ -226,7 +265,7 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
         return 0;
     case OPT_VERBOSE: cfg->verbose = cfg->verbose < 1 ? 1 : 2; return 0;
     case OPT_VERY_VERBOSE: cfg->verbose = 2; return 0;
-    case OPT_HELP: fputs(usage, stdout); exit(EXIT_OK);
+    case OPT_HELP: fputs(c->help ? c->help : usage, stdout); exit(EXIT_OK);
     }
     return 0;
 }
@@ -255,7 +294,9 @@ static int parse_options(struct cli *c, int argc, char **argv, int *i)
             c->dashdash = 1;
             return 0;
         }
-        if (a[0] != '-' || a[1] == 0)
+        if (a[0] != '-' || a[1] == 0 || strcmp(a, "-e") == 0)
+            return 0; /* the script: a path, "-" (stdin) or -e CHUNK */
+        if (c->repl && (strcmp(a, "-l") == 0 || strcmp(a, "-i") == 0))
             return 0;
         if (!(o = find_opt(a, &eq)))
             return usage_error("unknown option %s%s", a, "");
@@ -311,32 +352,56 @@ static struct sim *start_private_sim(struct config *cfg)
     return s;
 }
 
-static int client_command(int argc, char **argv, int i, int is_run)
+enum command { CMD_RUN, CMD_PING, CMD_REPL };
+
+/* What follows the host options: run's script (a path, -e CHUNK or -), ping's nothing, the
+ * REPL's own -l/-i arguments. A usage error is reported here, before any config is read. */
+static int check_rest(enum command cmd, int argc, char **argv, int i)
 {
+    if (cmd == CMD_RUN && i >= argc)
+        return usage_error("run needs a script (a file, -e CHUNK or - for stdin)%s%s", "", "");
+    if (cmd == CMD_RUN && strcmp(argv[i], "-e") == 0 && i + 1 >= argc)
+        return usage_error("run -e needs a chunk of Lua text%s%s", "", "");
+    if (cmd == CMD_PING && i < argc)
+        return usage_error("unexpected argument %s%s", argv[i], "");
+    return 0;
+}
+
+static int dispatch(enum command cmd, const struct run_options *ro, int argc, char **argv, int i)
+{
+    switch (cmd) {
+    case CMD_PING: return run_ping(ro);
+    case CMD_REPL: return repl_main(ro, argc - i, argv + i);
+    case CMD_RUN: break;
+    }
+    if (strcmp(argv[i], "-e") == 0)
+        return run_string(ro, argv[i + 1], argc - i - 2, argv + i + 2);
+    if (strcmp(argv[i], "-") == 0)
+        return run_stdin(ro, argc - i - 1, argv + i + 1);
+    return run_script(ro, argv[i], argc - i - 1, argv + i + 1);
+}
+
+static int client_command(int argc, char **argv, int i, enum command cmd)
+{
+    static const char *const help[] = {usage_run, usage_ping, usage_repl};
     struct cli c;
     struct run_options ro;
     struct sim *sim = NULL;
     char err[ERR_MAX];
     int rc;
     memset(&c, 0, sizeof c);
+    c.help = help[cmd];
+    c.repl = cmd == CMD_REPL;
     config_defaults(&c.cfg);
-    if ((rc = parse_options(&c, argc, argv, &i)))
+    if ((rc = parse_options(&c, argc, argv, &i)) || (rc = check_rest(cmd, argc, argv, i)))
         goto out;
-    if (is_run && i >= argc) {
-        rc = usage_error("run needs a script%s%s", "", "");
-        goto out;
-    }
-    if (!is_run && i < argc) {
-        rc = usage_error("unexpected argument %s%s", argv[i], "");
-        goto out;
-    }
     /* Before anything opens a descriptor (--api-key-fd names one of the parent's) */
     if (config_take_key_sources(&c.cfg, !c.sim, err, sizeof err)) {
         fprintf(stderr, "ecaphost: %s\n", err);
         rc = EXIT_CONFIG;
         goto out;
     }
-    if (is_run)
+    if (cmd == CMD_RUN)
         warn_late_options(&c, argc, argv, i + 1);
     if (config_load_file(&c.cfg, c.config_file, c.config_file != NULL, err, sizeof err)) {
         fprintf(stderr, "ecaphost: %s\n", err);
@@ -357,7 +422,7 @@ static int client_command(int argc, char **argv, int i, int is_run)
         rc = EXIT_CONFIG;
         goto out;
     }
-    rc = is_run ? run_script(&ro, argv[i], argc - i - 1, argv + i + 1) : run_ping(&ro);
+    rc = dispatch(cmd, &ro, argc, argv, i);
 out:
     if (sim)
         sim_stop(sim);
@@ -591,37 +656,38 @@ out:
 
 int main(int argc, char **argv)
 {
+    const char *cmd = argc < 2 ? "repl" : argv[1];
     int rc;
-    if (argc < 2) {
+    if (argc < 2 && !isatty(STDIN_FILENO)) {
         fputs(usage, stderr);
         return EXIT_USAGE;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage, stdout);
         return EXIT_OK;
     }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
         printf("ecaphost %s (%s, %s)\n", ECAP_VERSION, LUA_RELEASE, curl_version());
         return EXIT_OK;
     }
-    if (strcmp(argv[1], "sim") == 0)
+    if (strcmp(cmd, "sim") == 0)
         return sim_main(argc - 1, argv + 1);
-    if (strcmp(argv[1], "routes") == 0)
+    if (strcmp(cmd, "routes") == 0)
         return routes_command(argc, argv, 2);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "ecaphost: cannot initialise libcurl\n");
         return EXIT_SCRIPT;
     }
-    if (strcmp(argv[1], "run") == 0)
-        rc = client_command(argc, argv, 2, 1);
-    else if (strcmp(argv[1], "ping") == 0)
-        rc = client_command(argc, argv, 2, 0);
-    else if (strcmp(argv[1], "schedule") == 0)
+    if (strcmp(cmd, "run") == 0)
+        rc = client_command(argc, argv, 2, CMD_RUN);
+    else if (strcmp(cmd, "ping") == 0)
+        rc = client_command(argc, argv, 2, CMD_PING);
+    else if (strcmp(cmd, "repl") == 0)
+        rc = client_command(argc, argv, argc < 2 ? 1 : 2, CMD_REPL);
+    else if (strcmp(cmd, "schedule") == 0)
         rc = schedule_command(argc, argv, 2);
-    else if (strcmp(argv[1], "repl") == 0)
-        rc = usage_error("'%s' is not available in this version yet%s", argv[1], "");
     else
-        rc = usage_error("unknown command '%s'%s", argv[1], "");
+        rc = usage_error("unknown command '%s'%s", cmd, "");
     curl_global_cleanup();
     return rc;
 }

@@ -127,15 +127,34 @@ static int box_gc(lua_State *L)
     return 0;
 }
 
+/* json.encode's options: { indent = 0..8 }; anything else is an error, not ignored. */
+static int encode_indent(lua_State *L)
+{
+    int indent = 0;
+    if (lua_isnoneornil(L, 2))
+        return 0;
+    if (!lua_istable(L, 2))
+        return luaL_error(L, "json.encode: options must be a table (got %s)", luaL_typename(L, 2));
+    for (lua_pushnil(L); lua_next(L, 2); lua_pop(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "indent") != 0)
+            return luaL_error(L, "json.encode: unknown option %s (known: indent)", luaL_tolstring(L, -2, NULL));
+        if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 0 || lua_tointeger(L, -1) > 8)
+            return luaL_error(L, "json.encode: indent must be an integer 0..8 (got %s)", luaL_tolstring(L, -1, NULL));
+        indent = (int)lua_tointeger(L, -1);
+    }
+    return indent;
+}
+
 static int l_encode(lua_State *L)
 {
     char err[256];
     Box *b;
+    int indent = encode_indent(L);
     lua_settop(L, 1);
     b = (Box *)lua_newuserdatauv(L, sizeof(Box), 0);
     b->buf = NULL;
     luaL_setmetatable(L, BOX_MT);
-    b->buf = json_encode(L, 1, &b->len, err, sizeof err);
+    b->buf = json_encode_pretty(L, 1, indent, &b->len, err, sizeof err);
     if (b->buf == NULL)
         return err_raise(L, "json", "json.encode: %s", err);
     lua_pushlstring(L, b->buf, b->len);

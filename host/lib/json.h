@@ -27,6 +27,10 @@ int json_decode(lua_State *L, const char *s, size_t len, char *err, size_t errle
 char *json_encode(lua_State *L, int idx, size_t *len, char *err, size_t errlen);
 void json_free(lua_State *L, char *buf, size_t len);
 
+/* json_encode with indent > 0: one member or item per line, nested ones indented by indent
+ * spaces per level, ": " after keys; empty containers stay [] and {}. */
+char *json_encode_pretty(lua_State *L, int idx, int indent, size_t *len, char *err, size_t errlen);
+
 /* Pushes the null sentinel; tests whether the value at idx is it. */
 void json_push_null(lua_State *L);
 int json_is_null(lua_State *L, int idx);

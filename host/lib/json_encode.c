@@ -37,6 +37,7 @@ typedef struct {
     char *buf;
     size_t len, cap;
     int mt_array, mt_object;            /* stack slots holding the two metatables */
+    int indent;                         /* spaces per level; 0 = compact, one line */
     int depth;                          /* tables being encoded, outermost first */
     const void *open[JSON_MAXDEPTH];    /* ... and their identities, to detect cycles */
     PathStep path[JSON_MAXDEPTH + 1];
@@ -268,6 +269,28 @@ static int key_error(Encoder *e, int idx, int marked_object)
     return enc_fail(e, "cannot encode table with %s key", what);
 }
 
+/* Pretty output only: a line break and the indent of `level`. */
+static int enc_newline(Encoder *e, int level)
+{
+    size_t n = (size_t)level * (size_t)e->indent;
+    if (e->indent == 0)
+        return 0;
+    if (buf_reserve(e, n + 1) != 0)
+        return -1;
+    e->buf[e->len++] = '\n';
+    memset(e->buf + e->len, ' ', n);
+    e->len += n;
+    return 0;
+}
+
+/* The closing bracket of a container that had members (pretty: on its own line). */
+static int enc_close(Encoder *e, char c, int had_members)
+{
+    if (had_members && enc_newline(e, e->depth - 1) != 0)
+        return -1;
+    return buf_addchar(e, c);
+}
+
 static int enc_array(Encoder *e, int idx, lua_Integer n)
 {
     lua_State *L = e->L;
@@ -276,7 +299,7 @@ static int enc_array(Encoder *e, int idx, lua_Integer n)
     if (buf_addchar(e, '[') != 0)
         return -1;
     for (i = 1; i <= n; i++) {
-        if (i > 1 && buf_addchar(e, ',') != 0)
+        if ((i > 1 && buf_addchar(e, ',') != 0) || enc_newline(e, e->depth) != 0)
             return -1;
         e->path[step].key = NULL;
         e->path[step].index = i;
@@ -286,14 +309,14 @@ static int enc_array(Encoder *e, int idx, lua_Integer n)
         lua_pop(L, 1);
     }
     e->npath--;
-    return buf_addchar(e, ']');
+    return enc_close(e, ']', n > 0);
 }
 
 static int enc_member(Encoder *e, const char *key, size_t keylen, int vidx, int first)
 {
     int step = e->npath;
-    if ((!first && buf_addchar(e, ',') != 0) || enc_string(e, key, keylen, 1) != 0
-        || buf_addchar(e, ':') != 0)
+    if ((!first && buf_addchar(e, ',') != 0) || enc_newline(e, e->depth) != 0
+        || enc_string(e, key, keylen, 1) != 0 || buf_add(e, ": ", e->indent ? 2 : 1) != 0)
         return -1;
     e->path[step].key = key;
     e->path[step].keylen = keylen;
@@ -324,7 +347,7 @@ static int enc_object_unsorted(Encoder *e, int idx, int marked)
         first = 0;
         lua_pop(L, 1);
     }
-    return buf_addchar(e, '}');
+    return enc_close(e, '}', !first);
 }
 
 static int member_cmp(const void *a, const void *b)
@@ -390,7 +413,7 @@ static int enc_object(Encoder *e, int idx, int marked)
             return -1;
     }
     e->nmembers = first;
-    return buf_addchar(e, '}');
+    return enc_close(e, '}', n > 0);
 }
 
 /* A table without our metatables: no entries -> [], keys 1..n -> array, string keys ->
@@ -511,6 +534,11 @@ static int enc_value(Encoder *e, int idx)
  * metamethods, so the buffer taken from the allocator cannot leak through a longjmp. */
 char *json_encode(lua_State *L, int idx, size_t *len, char *err, size_t errlen)
 {
+    return json_encode_pretty(L, idx, 0, len, err, errlen);
+}
+
+char *json_encode_pretty(lua_State *L, int idx, int indent, size_t *len, char *err, size_t errlen)
+{
     Encoder e;
     int top = lua_gettop(L), r;
     char *out = NULL;
@@ -519,6 +547,7 @@ char *json_encode(lua_State *L, int idx, size_t *len, char *err, size_t errlen)
     e.alloc = lua_getallocf(L, &e.ud);
     e.buf = NULL;
     e.len = e.cap = 0;
+    e.indent = indent;
     e.depth = 0;
     e.npath = 0;
     e.members = NULL;

@@ -450,6 +450,24 @@ int loop_run(struct loop *lp, const int *finished)
     return lp->lim->stop != STOP_NONE ? -1 : 0;
 }
 
+void loop_cancel(struct loop *lp)
+{
+    if (lp->n_all == 0)
+        return;
+    lp->ready_head = lp->ready_tail = NULL;
+    lp->n_timers = 0;
+    while (lp->n_all > 0) {
+        struct task *t = lp->all[--lp->n_all];
+        lua_resetthread(t->co);
+        *(struct task **)lua_getextraspace(t->co) = NULL;
+        luaL_unref(lp->L, LUA_REGISTRYINDEX, t->ref);
+        free(t);
+    }
+    /* A transfer's userdata lived on its task's stack only: now garbage, and its __gc detaches
+     * it (loop_detach clears its waiter, which pointed at a freed task until then). */
+    lua_gc(lp->L, LUA_GCCOLLECT);
+}
+
 void loop_drive(struct loop *lp, lua_State *L, int (*cond)(void *), void *arg, const void *scope)
 {
     while (!cond(arg)) {

@@ -62,6 +62,12 @@ void task_wake(struct loop *lp, struct task *t);
  * (limits). Returns 0, or -1 when stopped. */
 int loop_run(struct loop *lp, const int *finished);
 
+/* Drops every live task (an interrupted statement of the REPL and the items it spawned): their
+ * threads are reset (pending to-be-closed variables closed), their timers and wake-ups gone,
+ * and a full collection finalizes their transfers, which detaches each from the multi handle.
+ * Call with no task running. */
+void loop_cancel(struct loop *lp);
+
 /* Drives the loop from inside a call on L until cond(arg) is true. Raises the stop error in
  * L when the run is stopping. scope: see above (NULL = resume no task). */
 void loop_drive(struct loop *lp, lua_State *L, int (*cond)(void *), void *arg, const void *scope);

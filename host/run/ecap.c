@@ -11,9 +11,11 @@
 #include "ecap.h"
 #include "lib/embedded.h"
 #include "lib/errors.h"
+#include "lib/inspect.h"
 #include "host.h"
 #include "guard.h"
 #include "net/loop.h"
+#include "sandbox.h"
 
 /* ---- ecap.request(method, path [, {query=, body=, headers=}]) ----------------------------- */
 
@@ -444,7 +446,21 @@ static int l_now(lua_State *L)
     return 1;
 }
 
+/* ecap.inspect(v [, {depth=, max_items=, indent=}]): the readable printer (lib/inspect.h);
+ * the host's read-only proxies (ecap, json, ...) show what they stand for. */
+static int l_inspect(lua_State *L)
+{
+    struct inspect_opts o;
+    inspect_defaults(&o);
+    inspect_read_opts(L, 2, &o, "ecap.inspect");
+    o.unwrap = sandbox_unproxy;
+    lua_settop(L, 1);
+    inspect_push(L, 1, &o);
+    return 1;
+}
+
 static const luaL_Reg ecap_funcs[] = {
+    {"inspect", l_inspect},
     {"request", l_request},
     {"now", l_now},
     {"config", l_config},

@@ -1,4 +1,5 @@
 /* Runs one script from start to exit code. */
+#include <errno.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,9 +231,16 @@ static int report_calls(const struct ledger *lg, int code)
     return code == EXIT_OK || code == EXIT_SCRIPT ? EXIT_UNKNOWN_OUTCOME : code;
 }
 
-/* Runs a script file, or (source != NULL) one of the host's own chunks, whose integer return
- * value is the exit code. */
-static int run_chunk(const struct run_options *cfg, const char *path, const char *source, int argc, char **argv)
+/* Source text to run instead of a file: `run -e`, `run -`, the host's own chunks. */
+struct text {
+    const char *s;
+    size_t len;
+    const char *chunkname; /* for messages from the Lua side ("=(command line)") */
+    int host;              /* one of the host's chunks: its integer return value is the exit code */
+};
+
+/* Runs a script file, or (source != NULL) source text; path names it in messages and arg[0]. */
+static int run_chunk(const struct run_options *cfg, const char *path, const struct text *source, int argc, char **argv)
 {
     struct limits lim;
     struct host h = {0};
@@ -278,7 +286,7 @@ static int run_chunk(const struct run_options *cfg, const char *path, const char
         fprintf(stderr, "ecaphost: cannot set up the sandbox: %s\n", lua_tostring(L, -1));
         goto done;
     }
-    status = source ? sandbox_loadbuffer(L, source, strlen(source), path) : sandbox_loadfile(L, path);
+    status = source ? sandbox_loadbuffer(L, source->s, source->len, source->chunkname) : sandbox_loadfile(L, path);
     if (status != LUA_OK) {
         if (lim.stop != STOP_NONE) {
             fprintf(stderr, "ecaphost: %s: %s\n", path, limits_message(&lim));
@@ -321,7 +329,7 @@ static int run_chunk(const struct run_options *cfg, const char *path, const char
     } else if (o.status != LUA_OK) {
         code = o.key_refused ? EXIT_CONFIG : EXIT_SCRIPT;
     } else {
-        code = source && o.code >= 0 ? o.code : EXIT_OK;
+        code = source && source->host && o.code >= 0 ? o.code : EXIT_OK;
     }
 done:
     /* Finalizers run in lua_close without hooks: the watchdog still guards the deadline, and
@@ -348,12 +356,248 @@ int run_script(const struct run_options *cfg, const char *path, int argc, char *
 int run_ping(const struct run_options *cfg)
 {
     const struct embedded_file *f = embedded_find(embedded_run, "run/lua/ping.lua");
+    /* "=[...]": host code, which errors' where skips (lib/errors.h) */
+    struct text t = {f ? f->data : NULL, f ? f->len : 0, "=[ping]", 1};
     struct run_options quiet = *cfg;
     quiet.quiet = 1; /* ping prints the target itself */
     if (!f) {
         fprintf(stderr, "ecaphost: ping script missing from the build\n");
         return EXIT_SCRIPT;
     }
-    /* "=[...]": host code, which errors' where skips (lib/errors.h) */
-    return run_chunk(&quiet, "=[ping]", f->data, 0, NULL);
+    return run_chunk(&quiet, "ping", &t, 0, NULL);
+}
+
+int run_string(const struct run_options *cfg, const char *chunk, int argc, char **argv)
+{
+    struct text t = {chunk, strlen(chunk), "=(command line)", 0};
+    return run_chunk(cfg, "-e", &t, argc, argv);
+}
+
+/* Reads all of f into a malloc'ed buffer of at most max bytes (0 = no bound). Returns it (NUL
+ * terminated) with its length, or NULL with errno set (EFBIG past max). */
+static char *read_all(FILE *f, size_t max, size_t *len)
+{
+    size_t cap = 0, n = 0;
+    char *buf = NULL, *nb;
+    for (;;) {
+        size_t got;
+        if (cap - n < 4097) {
+            cap = cap ? cap * 2 : 65536;
+            if (!(nb = realloc(buf, cap))) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+        }
+        got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (max && n > max) {
+            free(buf);
+            errno = EFBIG;
+            return NULL;
+        }
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    buf[n] = 0;
+    *len = n;
+    return buf;
+}
+
+int run_stdin(const struct run_options *cfg, int argc, char **argv)
+{
+    size_t len;
+    struct text t = {NULL, 0, "=stdin", 0};
+    char *src = read_all(stdin, cfg->max_memory, &len);
+    int code;
+    if (!src) {
+        if (errno == EFBIG) {
+            fprintf(stderr, "ecaphost: -: the script on stdin is larger than --max-memory\n");
+            return EXIT_MEMORY_LIMIT;
+        }
+        fprintf(stderr, "ecaphost: -: cannot read the script from stdin: %s\n", strerror(errno));
+        return EXIT_USAGE;
+    }
+    t.s = src;
+    t.len = len;
+    code = run_chunk(cfg, "-", &t, argc, argv);
+    free(src);
+    return code;
+}
+
+/* ---- sessions (the REPL) -------------------------------------------------------------------- */
+
+struct run_session {
+    struct limits lim;
+    struct host h;
+    struct loop *lp;
+    lua_State *L;
+};
+
+/* A chunk's outcome: what main_done keeps, and the results of a chunk that returned. */
+struct session_outcome {
+    struct outcome o;
+    int results_ref;
+};
+
+/* [-0, +0] on the loop's scratch stack: the results packed into {n=, ...} in the registry. */
+static void session_done(struct loop *lp, struct task *t, int status, void *ud)
+{
+    struct session_outcome *so = ud;
+    lua_State *S = loop_main(lp), *co = t->co;
+    int n = lua_gettop(co);
+    if (status == LUA_OK) {
+        lua_createtable(S, n, 1);
+        for (int i = 1; i <= n; i++) {
+            lua_pushvalue(co, i);
+            lua_xmove(co, S, 1);
+            lua_rawseti(S, -2, i);
+        }
+        lua_pushinteger(S, n);
+        lua_setfield(S, -2, "n");
+        so->results_ref = luaL_ref(S, LUA_REGISTRYINDEX);
+    }
+    main_done(lp, t, status, &so->o);
+}
+
+/* Under lua_pcall: (outcome, loop, function, args...): the chunk as a task until it is done or
+ * the session's statement stops. */
+static int session_drive(lua_State *L)
+{
+    struct session_outcome *so = lua_touserdata(L, 1);
+    struct loop *lp = lua_touserdata(L, 2);
+    int nargs = lua_gettop(L) - 3;
+    task_spawn(lp, L, nargs, NULL, NULL, session_done, so);
+    loop_run(lp, &so->o.finished);
+    return 0;
+}
+
+struct run_session *session_open(const struct run_options *cfg, const char *script_dir)
+{
+    struct run_session *s = calloc(1, sizeof *s);
+    char err[256];
+    if (s) {
+        limits_init(&s->lim, cfg->max_memory, 0); /* no deadline: session_run sets one per chunk */
+        s->L = lua_newstate(limits_alloc, &s->lim);
+    }
+    if (!s || !s->L) {
+        fprintf(stderr, "ecaphost: cannot create a Lua state (out of memory)\n");
+        free(s);
+        return NULL;
+    }
+    lua_atpanic(s->L, panic);
+    limits_hook(s->L);
+    s->h.opts = cfg;
+    s->h.script_dir = script_dir;
+    if (!(s->lp = loop_new(s->L, &cfg->net, &s->lim, err, sizeof err))) {
+        fprintf(stderr, "ecaphost: %s\n", err);
+        session_close(s);
+        return NULL;
+    }
+    s->h.loop = s->lp;
+    s->h.bindings.loop = s->lp;
+    s->h.bindings.routes = cfg->routes;
+    s->h.bindings.consent = &cfg->consent;
+    s->h.bindings.upload = &cfg->upload;
+    lua_pushcfunction(s->L, setup);
+    lua_pushlightuserdata(s->L, &s->h);
+    if (lua_pcall(s->L, 1, 0, 0) != LUA_OK) {
+        fprintf(stderr, "ecaphost: cannot set up the sandbox: %s\n", lua_tostring(s->L, -1));
+        session_close(s);
+        return NULL;
+    }
+    banner(cfg);
+    return s;
+}
+
+lua_State *session_state(struct run_session *s)
+{
+    return s->L;
+}
+
+void session_close(struct run_session *s)
+{
+    if (!s)
+        return;
+    if (s->L) {
+        /* The script's finalizers run in lua_close, where hooks do not: the watchdog ends the
+         * process if one does not end within 3 s (plus its grace). */
+        int guarded;
+        s->lim.stop = STOP_NONE;
+        s->lim.deadline = now_monotonic() + 3.0;
+        guarded = watchdog_start(&s->lim) == 0;
+        lua_close(s->L);
+        if (guarded)
+            watchdog_stop();
+    }
+    loop_free(s->lp);
+    free(s);
+}
+
+/* After a chunk: its leftovers dropped under a short deadline (their __close handlers are the
+ * script's), then the stop cleared and the hook reset for the next chunk. */
+static void session_settle(struct run_session *s)
+{
+    s->lim.stop = STOP_NONE;
+    s->lim.deadline = now_monotonic() + 3.0;
+    loop_cancel(s->lp);
+    s->lim.stop = STOP_NONE;
+    s->lim.deadline = 0;
+    limits_hook(s->L);
+}
+
+int session_run(struct run_session *s, int nargs)
+{
+    lua_State *L = s->L;
+    struct session_outcome so = {{.code = -1, .err_ref = LUA_NOREF, .tb_ref = LUA_NOREF}, LUA_NOREF};
+    int base = lua_gettop(L) - nargs - 1, code = EXIT_OK, stop;
+    s->lim.stop = STOP_NONE;
+    s->lim.deadline = s->h.opts->timeout_s > 0 ? now_monotonic() + s->h.opts->timeout_s : 0;
+    if (watchdog_start(&s->lim)) {
+        fprintf(stderr, "ecaphost: cannot start the watchdog thread\n");
+        lua_settop(L, base);
+        return EXIT_SCRIPT;
+    }
+    lua_pushcfunction(L, session_drive);
+    lua_pushlightuserdata(L, &so);
+    lua_pushlightuserdata(L, s->lp);
+    lua_rotate(L, base + 1, 3); /* session_drive(&so, lp, function, args...) */
+    if (lua_pcall(L, nargs + 3, 0, 0) != LUA_OK) {
+        if (s->lim.stop == STOP_NONE) {
+            fprintf(stderr, "ecaphost: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+            code = EXIT_SCRIPT;
+        }
+        lua_pop(L, 1);
+    }
+    if (s->lim.stop == STOP_NONE && so.o.finished && so.o.status != LUA_OK) {
+        lua_pushcfunction(L, message);
+        lua_pushlightuserdata(L, &so.o);
+        if (lua_pcall(L, 1, 1, 0) == LUA_OK)
+            fprintf(stderr, "ecaphost: %s\n", lua_tostring(L, -1));
+        else if (s->lim.stop == STOP_NONE)
+            fprintf(stderr, "ecaphost: %sthe script raised an error value (and its __tostring failed)\n", so.o.where);
+        lua_pop(L, 1);
+        code = EXIT_SCRIPT;
+    }
+    stop = s->lim.stop;
+    if (stop != STOP_NONE) {
+        fprintf(stderr, "ecaphost: %s\n", limits_message(&s->lim));
+        code = limits_exit_code((enum stop_reason)stop);
+    }
+    luaL_unref(L, LUA_REGISTRYINDEX, so.o.err_ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, so.o.tb_ref);
+    session_settle(s);
+    watchdog_stop();
+    if (code == EXIT_OK && so.results_ref != LUA_NOREF) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, so.results_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, so.results_ref);
+        return EXIT_OK;
+    }
+    luaL_unref(L, LUA_REGISTRYINDEX, so.results_ref);
+    return code == EXIT_OK ? EXIT_SCRIPT : code;
 }

@@ -234,6 +234,22 @@ static int ro_pairs(lua_State *L)
     return 3;
 }
 
+int sandbox_unproxy(lua_State *L, int idx)
+{
+    idx = lua_absindex(L, idx);
+    if (!lua_getmetatable(L, idx))
+        return 0;
+    /* the metatable is the host's own when its __pairs is ro_pairs: only freeze() makes one */
+    lua_pushliteral(L, "__pairs");
+    if (lua_rawget(L, -2) == LUA_TFUNCTION && lua_tocfunction(L, -1) == ro_pairs && lua_getupvalue(L, -1, 1)) {
+        lua_replace(L, -3);
+        lua_pop(L, 1);
+        return 1;
+    }
+    lua_pop(L, 2);
+    return 0;
+}
+
 static int ro_len(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));

@@ -15,6 +15,11 @@ int sandbox_open(lua_State *L, struct host *h);
 /* Pushes the sandbox environment table (the scripts' _ENV). */
 void sandbox_push_env(lua_State *L);
 
+/* For inspect_opts.unwrap: when the value at idx is one of the sandbox's read-only proxies,
+ * pushes the table it stands for and returns 1 (host code only: the table must not reach the
+ * script); otherwise pushes nothing and returns 0. */
+int sandbox_unproxy(lua_State *L, int idx);
+
 /* Loads a script file (a regular file only) as text into the sandbox environment; pushes the
  * chunk, or returns the load status with the message pushed: LUA_ERRFILE (cannot open, not a
  * regular file, cannot read), LUA_ERRSYNTAX, LUA_ERRMEM. When a limit was hit while reading,

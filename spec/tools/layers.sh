@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The layers of host/ point down only: lib < net < bindings < run < sched < cli; sim beside them on lib.
+# The layers of host/ point down only: lib < net < bindings < run < repl, sched < cli; sim beside them on lib.
 # A quoted include that names a higher layer fails this check, and so does config.h anywhere
 # but cli/. Usage: spec/tools/layers.sh [SOURCE_DIR]
 set -u
@@ -23,8 +23,9 @@ check bindings lib net bindings
 check host/run lib net bindings run
 check host/sim lib sim
 check host/sched lib run sched
-check host/cli lib net bindings run sim sched cli
-if grep -ln '#include "cli/config.h"\|#include "config.h"' host/lib/* host/net/* host/run/* host/sim/* host/sched/* bindings/* 2>/dev/null; then
+check host/repl lib net bindings run repl
+check host/cli lib net bindings run repl sim sched cli
+if grep -ln '#include "cli/config.h"\|#include "config.h"' host/lib/* host/net/* host/run/* host/sim/* host/sched/* host/repl/* bindings/* 2>/dev/null; then
   echo "layers: only host/cli/ may include config.h"
   bad=1
 fi

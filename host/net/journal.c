@@ -5,6 +5,10 @@
  * event loop shares one disk flush. The file is opened O_APPEND: a copytruncate by logrotate
  * is harmless, and a rename is followed by journal_reopen (SIGHUP).
  *
+ * A crash can cut the last line: the next writer ends it with a newline before its own first
+ * record (a run record), and readers skip an undecodable line followed by a run record, as
+ * they skip an undecodable last line.
+ *
  * Permissions: created 0600 (it holds names, addresses, account numbers). An existing file
  * writable by group or others is refused: anyone who can append to it could forge an "ok"
  * that --resume trusts, and the call would never be sent. One readable by group or others is
@@ -45,11 +49,14 @@ struct journal {
 /* ---- writer ------------------------------------------------------------------------------ */
 
 /* Opens path for appending; refuses what is not a regular file or is writable by others.
- * Returns the descriptor, or -1 with errno (EPERM for the permissions, EINVAL for the type). */
-static int open_append(const char *path, const char **warning)
+ * *torn: the file does not end with a newline (a crash cut its last line). Returns the
+ * descriptor, or -1 with errno (EPERM for the permissions, EINVAL for the type). Read-write
+ * only to look at the last byte. */
+static int open_append(const char *path, const char **warning, int *torn)
 {
     struct stat st;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+    int fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+    char last = '\n';
     int e;
     if (fd < 0)
         return -1;
@@ -64,13 +71,16 @@ static int open_append(const char *path, const char **warning)
         errno = EPERM;
         goto fail;
     }
+    if (st.st_size > 0 && pread(fd, &last, 1, st.st_size - 1) != 1)
+        goto fail;
+    *torn = last != '\n';
     *warning = (st.st_mode & JOURNAL_PERM_READ_OTHERS)
                    ? "readable by group or others (it holds names, addresses and account "
                      "numbers: chmod 600 it)"
                    : NULL;
     return fd;
 fail:
-    e = errno;
+    e = errno ? errno : EIO;
     close(fd);
     errno = e;
     return -1;
@@ -86,16 +96,26 @@ static const char *open_why(int e)
     return strerror(e);
 }
 
+/* A torn last line is ended with the first sync, so that the next record starts a line of its
+ * own (readers skip an undecodable line followed by a run record). */
+static int end_torn_line(struct journal *j, int torn)
+{
+    return torn ? journal_append(j, "", 0) : 0;
+}
+
 struct journal *journal_open(const char *path, char *err, size_t errlen)
 {
     struct journal *j = calloc(1, sizeof *j);
+    int torn = 0;
     if (!j || !(j->path = strdup(path))) {
         free(j);
         snprintf(err, errlen, "journal %s: out of memory", path);
         return NULL;
     }
-    if ((j->fd = open_append(path, &j->warning)) < 0) {
-        snprintf(err, errlen, "journal %s: %s", path, open_why(errno));
+    if ((j->fd = open_append(path, &j->warning, &torn)) < 0 || end_torn_line(j, torn) != 0) {
+        snprintf(err, errlen, "journal %s: %s", path, j->fd < 0 ? open_why(errno) : strerror(errno));
+        if (j->fd >= 0)
+            close(j->fd);
         free(j->path);
         free(j);
         return NULL;
@@ -172,11 +192,15 @@ int journal_pending(const struct journal *j)
 int journal_reopen(struct journal *j)
 {
     const char *warning;
-    int fd;
+    int fd, torn = 0;
     if (journal_sync(j) != 0)   /* what is queued goes to the file it was queued for */
         return -1;
-    if ((fd = open_append(j->path, &warning)) < 0)
+    if ((fd = open_append(j->path, &warning, &torn)) < 0)
         return -1;
+    if (end_torn_line(j, torn) != 0) {
+        close(fd);
+        return -1;
+    }
     close(j->fd);
     j->fd = fd;
     j->warning = warning;
@@ -348,6 +372,8 @@ struct loader {
     FILE *f;
     char *line;
     size_t linecap, lineno;
+    size_t torn_line;    /* an undecodable line: torn if the next is a run record */
+    char torn_err[200];
     char *err;
     size_t errlen;
 };
@@ -544,20 +570,47 @@ static int read_run(struct loader *ld, lua_State *L)
 }
 
 /* [-0, +0] One line. torn: it is the last and has no newline (skipped if it does not parse). */
-static int read_line(struct loader *ld, lua_State *L, size_t len, int torn)
+/* The undecodable line held back, now known not to be a crashed run's torn end: an error. */
+static int torn_fail(struct loader *ld)
 {
-    char err[200];
-    const char *type;
+    snprintf(ld->err, ld->errlen, "journal %s: line %zu: not a JSON record: %s", ld->path,
+             ld->torn_line, ld->torn_err);
+    return -1;
+}
+
+/* [-0, +0] One line. last_torn: it is the last and has no newline (skipped if it does not
+ * decode). An undecodable line followed by a run record is skipped too: the torn end of a
+ * crashed run, which the next writer ended with a newline (journal_open). */
+static int read_line(struct loader *ld, lua_State *L, size_t len, int last_torn)
+{
+    char err[sizeof ld->torn_err];
+    const char *type = NULL;
     int rc;
-    if (json_decode(L, ld->line, len, err, sizeof err) != 0)
-        return torn ? 0 : load_fail(ld, "not a JSON record: %s", err);
+    if (json_decode(L, ld->line, len, err, sizeof err) != 0) {
+        if (ld->torn_line)
+            return torn_fail(ld);
+        if (!last_torn) {
+            ld->torn_line = ld->lineno;
+            memcpy(ld->torn_err, err, sizeof err);
+        }
+        return 0;
+    }
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "type");
+        type = lua_tostring(L, -1);
+        lua_pop(L, 1);   /* the string stays in the record table, so type stays valid */
+    }
+    if (ld->torn_line) {
+        if (!type || strcmp(type, "run") != 0) {
+            lua_pop(L, 1);
+            return torn_fail(ld);
+        }
+        ld->torn_line = 0;
+    }
     if (!lua_istable(L, -1)) {
         lua_pop(L, 1);
         return load_fail(ld, "not a JSON object");
     }
-    lua_getfield(L, -1, "type");
-    type = lua_tostring(L, -1);
-    lua_pop(L, 1);   /* the string stays in the record table, so type stays valid */
     if (type && strcmp(type, "run") == 0)
         rc = read_run(ld, L);
     else if (ld->idx->runs == 0)
@@ -638,6 +691,10 @@ static int load_lines(lua_State *L)
             lua_pushboolean(L, 0);
             return 1;
         }
+    }
+    if (ld->torn_line) {
+        lua_pushboolean(L, torn_fail(ld) == 0);
+        return 1;
     }
     if (ferror(ld->f)) {
         snprintf(ld->err, ld->errlen, "journal %s: %s", ld->path, strerror(errno));

@@ -3,7 +3,7 @@
  * be resumed without sending again what is done.
  *
  * Lines (UTF-8 JSON objects, one per line, keys sorted; a torn last line is tolerated by every
- * reader):
+ * reader, and so is a torn line right before a run line: a crashed run's end, see journal_open):
  *   {"type":"run", "run":ID, "time":UTC, "script":PATH, "args":[...], "base_url":URL, "version":V}
  *   {"type":"intent", "run":ID, "seq":N, "time":UTC, "operation":"meters.apply_release",
  *    "method":"POST", "path":"/api/...", "query":"a=1&b=2" (the URL's query, sorted; "" none),
@@ -27,7 +27,10 @@ struct journal;
 
 /* Opens (creating with mode 0600, else appending) the journal at path. Returns NULL with a
  * message in err; refuses what is not a regular file, and an existing file writable by group
- * or others (anyone could forge an "ok" that --resume trusts). */
+ * or others (anyone could forge an "ok" that --resume trusts). When the file ends with a torn
+ * line (a crash), a newline is queued to end it (journal_pending is then true): the first
+ * record a writer appends must be its run line, since readers skip an undecodable line only
+ * at the end or right before a run line. */
 struct journal *journal_open(const char *path, char *err, size_t errlen);
 
 /* A warning for the caller to show after journal_open or journal_reopen (an existing file

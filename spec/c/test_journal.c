@@ -256,6 +256,38 @@ static void test_reader(void)
     journal_index_free(NULL);
 }
 
+/* A crash cut the last line; the next writer ends it, and readers skip it before the run line,
+ * but not before another record. */
+static void test_torn_then_append(void)
+{
+    char err[256];
+    struct journal *j;
+    struct journal_index *idx;
+    snprintf(path, sizeof path, "%s/t.jsonl", dir);
+    spit(path, RUN("r1") INTENT("r1", 1, ID_A) "{\"type\":\"outc");
+    CHECK((j = journal_open(path, err, sizeof err)) != NULL);
+    if (!j)
+        return;
+    CHECK(journal_pending(j));
+    CHECK(append(j, "{\"base_url\":\"http://h\",\"run\":\"r2\",\"type\":\"run\"}") == 0);
+    journal_close(j);
+    CHECK(strcmp(slurp(path), RUN("r1") INTENT("r1", 1, ID_A) "{\"type\":\"outc\n"
+                              "{\"base_url\":\"http://h\",\"run\":\"r2\",\"type\":\"run\"}\n") == 0);
+    idx = journal_index_load(path, "http://h", err, sizeof err);
+    CHECK(idx != NULL && journal_index_runs(idx) == 2 && take(idx, ID_A, J_NONE, "null"));
+    journal_index_free(idx);
+    /* an undecodable line before anything else than a run line is an error, and so is one
+     * ending the journal with its newline */
+    idx = load(RUN("r1") "{\"type\":\"outc\n" OUTCOME("r1", 1, "ok", "null"), "http://h", err);
+    CHECK(idx == NULL && strstr(err, "line 2: not a JSON record"));
+    idx = load(RUN("r1") "{\"type\":\"outc\n", "http://h", err);
+    CHECK(idx == NULL && strstr(err, "line 2: not a JSON record"));
+    /* a file that ends well gets no extra newline */
+    CHECK((j = journal_open(path, err, sizeof err)) != NULL && !journal_pending(j));
+    journal_close(j);
+    unlink(path);
+}
+
 /* The writer's lines read back by the reader. */
 static void test_round_trip(void)
 {
@@ -291,6 +323,7 @@ int main(void)
     test_identity();
     test_reader();
     test_round_trip();
+    test_torn_then_append();
     rmdir(dir);
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

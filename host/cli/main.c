@@ -13,6 +13,7 @@
 #include <lua.h>
 
 #include "config.h"
+#include "journal_cmd.h"
 #include "routes.h"
 #include "lib/duration.h"
 #include "run/runner.h"
@@ -23,6 +24,9 @@ static const char usage[] =
     "       ecaphost ping [options]                   check the API key and the connection\n"
     "       ecaphost sim [--port N] [options]         serve the built-in EnergyCAP simulator\n"
     "       ecaphost routes [--json] [--config FILE]  list the bindings, their routes and sources\n"
+    "       ecaphost journal [--json] FILE            summarise a call journal: per operation ok,\n"
+    "                                                 failed, unknown...; the unknown calls listed\n"
+    "                                                 (exit 1 if any; 3 unreadable or malformed)\n"
     "       ecaphost --help | --version\n"
     "\n"
     "Connection:\n"
@@ -395,6 +399,8 @@ int main(int argc, char **argv)
         return sim_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "routes") == 0)
         return routes_command(argc, argv, 2);
+    if (strcmp(argv[1], "journal") == 0)
+        return journal_command(argc, argv, 2);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "ecaphost: cannot initialise libcurl\n");
         return EXIT_SCRIPT;

@@ -9,6 +9,7 @@
 #define ECAP_JSON_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <lua.h>
 
 /* Pushes the `json` module table: encode, decode, null, array, object. Registers the array
@@ -26,6 +27,10 @@ int json_decode(lua_State *L, const char *s, size_t len, char *err, size_t errle
  * encode NaN") into err. */
 char *json_encode(lua_State *L, int idx, size_t *len, char *err, size_t errlen);
 void json_free(lua_State *L, char *buf, size_t len);
+
+/* [-0, +0] json_encode's text of the value at idx and a newline, written to f (a command's
+ * --json output). Returns 0, or -1 with a message in err. */
+int json_print(lua_State *L, int idx, FILE *f, char *err, size_t errlen);
 
 /* Pushes the null sentinel; tests whether the value at idx is it. */
 void json_push_null(lua_State *L);

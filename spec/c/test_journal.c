@@ -90,6 +90,13 @@ static void test_writer(void)
     chmod(path, 0620);
     CHECK(journal_open(path, err, sizeof err) == NULL && strstr(err, "writable by group") != NULL);
     CHECK(journal_open(dir, err, sizeof err) == NULL);   /* a directory */
+    {   /* a FIFO without a reader: refused at once, not waited for */
+        char fifo[300];
+        snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+        CHECK(mkfifo(fifo, 0600) == 0);
+        CHECK(journal_open(fifo, err, sizeof err) == NULL && strstr(err, "not a regular file"));
+        unlink(fifo);
+    }
     unlink(path);
     journal_close(NULL);
 }

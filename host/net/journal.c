@@ -116,6 +116,7 @@ struct journal *journal_open(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "journal %s: %s", path, j->fd < 0 ? open_why(errno) : strerror(errno));
         if (j->fd >= 0)
             close(j->fd);
+        free(j->buf);
         free(j->path);
         free(j);
         return NULL;

@@ -13,6 +13,7 @@
 #include <lua.h>
 
 #include "config.h"
+#include "journal_cmd.h"
 #include "routes.h"
 #include "lib/duration.h"
 #include "repl/repl.h"
@@ -66,7 +67,9 @@ static const char usage[] =
     "       ecaphost sim [--port N] [options]         serve the built-in EnergyCAP simulator\n"
     "       ecaphost routes [--json] [--config FILE]  list the bindings, their routes and sources\n"
     "       ecaphost schedule [options] JOBS.lua      run scripts on a schedule (schedule --help)\n"
-    "       ecaphost journal FILE [--json]            summarise a call journal\n"
+    "       ecaphost journal [--json] FILE            summarise a call journal: per operation ok,\n"
+    "                                                 failed, unknown...; the unknown calls listed\n"
+    "                                                 (exit 1 if any; 3 unreadable or malformed)\n"
     "       ecaphost --help | --version               (ecaphost COMMAND --help: its options)\n"
     "\n" CONNECTION_OPTIONS "\n" SANDBOX_OPTIONS "\n" EXIT_CODES;
 
@@ -674,6 +677,8 @@ int main(int argc, char **argv)
         return sim_main(argc - 1, argv + 1);
     if (strcmp(cmd, "routes") == 0)
         return routes_command(argc, argv, 2);
+    if (strcmp(cmd, "journal") == 0)
+        return journal_command(argc, argv, 2);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fprintf(stderr, "ecaphost: cannot initialise libcurl\n");
         return EXIT_SCRIPT;

@@ -34,8 +34,7 @@ static int push_json(lua_State *L)
 {
     const struct routes *rt = lua_touserdata(L, 1);
     struct route_info ri;
-    char err[128], *out;
-    size_t len;
+    char err[128];
     lua_newtable(L);
     for (int i = 0; bindings_route_info(rt, i, &ri) == 0; i++) {
         lua_createtable(L, 0, 6);
@@ -56,11 +55,8 @@ static int push_json(lua_State *L)
         lua_rawseti(L, -2, i + 1);
     }
     json_mark_array(L, -1);
-    if (!(out = json_encode(L, -1, &len, err, sizeof err)))
+    if (json_print(L, -1, stdout, err, sizeof err) != 0)
         return luaL_error(L, "%s", err);
-    fwrite(out, 1, len, stdout);
-    putchar('\n');
-    json_free(L, out, len);
     return 0;
 }
 

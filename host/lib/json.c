@@ -56,6 +56,7 @@
  * strings in a luaL_Buffer. The encoder never calls a Lua API function that can raise once
  * it holds its buffer, so the buffer cannot leak through a longjmp.
  */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -109,6 +110,20 @@ void json_mark_object(lua_State *L, int idx)
 /* ---------------------------------------------------------------------------------------- */
 /* The Lua module                                                                           */
 /* ---------------------------------------------------------------------------------------- */
+
+int json_print(lua_State *L, int idx, FILE *f, char *err, size_t errlen)
+{
+    size_t len;
+    char *out = json_encode(L, idx, &len, err, errlen);
+    int ok;
+    if (out == NULL)
+        return -1;
+    ok = fwrite(out, 1, len, f) == len && putc('\n', f) != EOF;
+    if (!ok && err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s", strerror(errno));
+    json_free(L, out, len);
+    return ok ? 0 : -1;
+}
 
 /* json.encode keeps the encoder's buffer in this box while lua_pushlstring copies it: if the
  * copy raises a memory error, the box's __gc still returns the buffer to the allocator. */

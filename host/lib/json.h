@@ -9,6 +9,7 @@
 #define ECAP_JSON_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <lua.h>
 
 /* Pushes the `json` module table: encode, decode, null, array, object. Registers the array
@@ -30,6 +31,10 @@ void json_free(lua_State *L, char *buf, size_t len);
 /* json_encode with indent > 0: one member or item per line, nested ones indented by indent
  * spaces per level, ": " after keys; empty containers stay [] and {}. */
 char *json_encode_pretty(lua_State *L, int idx, int indent, size_t *len, char *err, size_t errlen);
+
+/* [-0, +0] json_encode's text of the value at idx and a newline, written to f (a command's
+ * --json output). Returns 0, or -1 with a message in err. */
+int json_print(lua_State *L, int idx, FILE *f, char *err, size_t errlen);
 
 /* Pushes the null sentinel; tests whether the value at idx is it. */
 void json_push_null(lua_State *L);

@@ -81,6 +81,8 @@ void config_free(struct config *c)
     free(c->cacert);
     free(c->config_path);
     free(c->upload_part_name);
+    free(c->journal);
+    free(c->resume);
     for (int i = 0; i < c->n_read_dirs; i++)
         free(c->read_dirs[i]);
     for (int i = 0; i < c->n_write_dirs; i++)
@@ -189,6 +191,13 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
         }
         if (config_set(&c->upload_part_name, val))
             goto oom;
+    } else if (strcmp(key, "journal") == 0) {
+        if (!c->journal) {
+            char *p = expand_home(val);
+            if (!p)
+                goto oom;
+            c->journal = p;
+        }
     } else if (strcmp(key, "upload.max_mb") == 0) {
         char *end;
         long mb;
@@ -214,7 +223,7 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
             goto oom;
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' (known: base_url, environment, api_key_file, "
-                 "cacert, http_timeout, connect_timeout, insecure_http, upload.part_name, upload.max_mb, "
+                 "cacert, http_timeout, connect_timeout, insecure_http, journal, upload.part_name, upload.max_mb, "
                  "route.<area>.<function>)", where, key);
         return -1;
     }
@@ -643,6 +652,10 @@ int config_run_options(struct config *c, struct run_options *ro, char *err, size
     ro->net.retry_budget_s = c->retry_budget_s;
     ro->net.verbose = c->verbose;
     ro->net.quiet = c->quiet;
+    ro->net.dry_run = c->dry_run;
+    ro->net.journal_path = c->journal ? c->journal : c->resume; /* a resumed run appends to it */
+    ro->net.resume_path = c->resume;
+    ro->net.resend_unknown = c->resend_unknown;
     ro->net.rate = c->rate;
     ro->fs.read_dirs = c->read_dirs;
     ro->fs.n_read_dirs = c->n_read_dirs;

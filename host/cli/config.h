@@ -62,6 +62,10 @@ struct config {
     int retries;             /* --retries */
     double retry_budget_s;   /* --retry-budget */
     int verbose;             /* -v 1, -vv 2 */
+    int dry_run;             /* --dry-run */
+    char *journal;           /* --journal FILE (config journal = PATH), or NULL */
+    char *resume;            /* --resume JOURNAL, or NULL */
+    int resend_unknown;      /* --resend-unknown */
     char *upload_part_name;  /* upload.part_name, or NULL */
     long long upload_max_bytes; /* upload.max_mb in bytes, or 0 */
     struct config_route routes[CONFIG_MAX_ROUTES];

@@ -38,7 +38,13 @@
     "  --rate N[/s|/min]       at most N requests per second (or minute; default unlimited)\n" \
     "  --retries N             retries of a call after its first attempt (default 4; 0 = none)\n" \
     "  --retry-budget D        time all attempts of one call may take (default 120 s)\n" \
-    "  -v, --verbose           a line per request and reply on stderr; -vv adds headers and bodies\n"
+    "  -v, --verbose           a line per request and reply on stderr; -vv adds headers and bodies\n" \
+    "\n" \
+    "Safety:\n" \
+    "  --dry-run               send GETs; print every mutating call instead of sending it\n" \
+    "  --journal FILE          record every mutating call (intent before, outcome after)\n" \
+    "  --resume JOURNAL        run again, answering calls the journal has as done from it\n" \
+    "  --resend-unknown        with --resume: send again calls of unknown outcome\n"
 
 #define SANDBOX_OPTIONS \
     "Sandbox:\n" \
@@ -114,7 +120,8 @@ enum {
     OPT_CONNECT_TIMEOUT,
     OPT_INSECURE, OPT_SIM, OPT_MAX_IN_FLIGHT, OPT_RATE, OPT_MAX_MEMORY, OPT_TIMEOUT, OPT_LIB,
     OPT_ALLOW_READ, OPT_ALLOW_WRITE, OPT_DESTRUCTIVE, OPT_QUIET, OPT_HELP, OPT_RETRIES,
-    OPT_RETRY_BUDGET, OPT_VERBOSE, OPT_VERY_VERBOSE, OPT_PROFILE,
+    OPT_RETRY_BUDGET, OPT_VERBOSE, OPT_VERY_VERBOSE, OPT_PROFILE, OPT_DRY_RUN, OPT_JOURNAL,
+    OPT_RESUME, OPT_RESEND_UNKNOWN,
 };
 
 static const struct opt opts[] = {
@@ -133,6 +140,8 @@ static const struct opt opts[] = {
     {"--retries", O_VALUE, OPT_RETRIES},         {"--retry-budget", O_VALUE, OPT_RETRY_BUDGET},
     {"--verbose", O_FLAG, OPT_VERBOSE},          {"-v", O_FLAG, OPT_VERBOSE},
     {"-vv", O_FLAG, OPT_VERY_VERBOSE},
+    {"--dry-run", O_FLAG, OPT_DRY_RUN},          {"--journal", O_VALUE, OPT_JOURNAL},
+    {"--resume", O_VALUE, OPT_RESUME},           {"--resend-unknown", O_FLAG, OPT_RESEND_UNKNOWN},
     {"--profile", O_VALUE, OPT_PROFILE},
 };
 
@@ -267,6 +276,10 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
         cfg->retry_budget_s = d;
         return 0;
     case OPT_VERBOSE: cfg->verbose = cfg->verbose < 1 ? 1 : 2; return 0;
+    case OPT_DRY_RUN: cfg->dry_run = 1; return 0;
+    case OPT_JOURNAL: return config_set(&cfg->journal, v) ? EXIT_SCRIPT : 0;
+    case OPT_RESUME: return config_set(&cfg->resume, v) ? EXIT_SCRIPT : 0;
+    case OPT_RESEND_UNKNOWN: cfg->resend_unknown = 1; return 0;
     case OPT_VERY_VERBOSE: cfg->verbose = 2; return 0;
     case OPT_HELP: fputs(c->help ? c->help : usage, stdout); exit(EXIT_OK);
     }

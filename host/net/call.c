@@ -9,6 +9,7 @@
 
 #include <lauxlib.h>
 
+#include "audit.h"
 #include "call.h"
 #include "lib/errors.h"
 #include "http.h"
@@ -39,6 +40,7 @@ struct call_ud {
     double started;        /* monotonic time of the first attempt (--retry-budget) */
     double retry_at;       /* when the next attempt starts */
     char operation[64];    /* for log lines and the ledger */
+    struct audit_call audit; /* its place in the call journal */
 };
 
 static int xfer_gc(lua_State *L)
@@ -564,6 +566,15 @@ static int retry_k(lua_State *L, int status, lua_KContext ctx)
 /* Sets err.outcome, err.attempts on the error table on top; records an unknown outcome. */
 static void mark_outcome(lua_State *L, struct call_ud *u, enum call_outcome outcome)
 {
+    if (u->audit.seq) {
+        long status = 0;
+        lua_getfield(L, -1, "status");
+        status = (long)lua_tointeger(L, -1);
+        lua_getfield(L, -2, "message");
+        audit_after(L, u->x.lp, &u->audit, outcome, status, u->attempts, now_monotonic() - u->started,
+                    0, lua_tostring(L, -1));
+        lua_pop(L, 2);
+    }
     lua_pushstring(L, retry_outcome_name(outcome));
     lua_setfield(L, -2, "outcome");
     lua_pushinteger(L, u->attempts);
@@ -684,6 +695,8 @@ static int finish(lua_State *L, int ud_idx)
     lua_setfield(L, -2, "headers");
     lua_pushnumber(L, x->elapsed);
     lua_setfield(L, -2, "elapsed");
+    audit_after(L, x->lp, &u->audit, OUTCOME_OK, status, u->attempts, now_monotonic() - u->started,
+                -2, NULL);
     xfer_release(x);
     return 2;
 
@@ -723,6 +736,22 @@ static int finish_k(lua_State *L, int status, lua_KContext ctx)
     return finish(L, (int)ctx);
 }
 
+
+/* [-0, +1] The second result of a call that was not sent: {status=, headers={}, elapsed=0}. */
+static void push_meta(lua_State *L, long status, int dry_run)
+{
+    lua_createtable(L, 0, 4);
+    lua_pushinteger(L, status);
+    lua_setfield(L, -2, "status");
+    lua_newtable(L);
+    lua_setfield(L, -2, "headers");
+    lua_pushnumber(L, 0);
+    lua_setfield(L, -2, "elapsed");
+    if (dry_run) {
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "dry_run");
+    }
+}
 
 int ecap_call(lua_State *L, struct loop *lp, const struct call *c)
 {
@@ -783,6 +812,24 @@ int ecap_call(lua_State *L, struct loop *lp, const struct call *c)
     luaL_addstring(&b, c->path);
     add_query(L, &b, pairs, npairs);
     luaL_pushresult(&b);
+    snprintf(u->operation, sizeof u->operation, "%s", c->operation ? c->operation : "ecap.request");
+
+    if (strcmp(method, "GET") != 0) { /* the safety layer: mutating calls only */
+        const char *url = lua_tostring(L, -1), *q = strchr(url, '?');
+        const char *upload = c->file.handle ? c->file.name : NULL;
+        if (opts->dry_run) {
+            audit_dry_run(L, lp, u->operation, method, url, c->path, c->body, upload, c->file.size);
+            push_meta(L, 0, 1);
+            return 2;
+        }
+        if (audit_before(L, lp, &u->audit, u->operation, method, c->path, q ? q + 1 : "", c->body,
+                         body, body_len, upload ? c->file.fd : -1, upload, c->file.size)) {
+            push_meta(L, 200, 0); /* answered from the resumed journal: done before */
+            lua_pushboolean(L, 1);
+            lua_setfield(L, -2, "skipped");
+            return 2;
+        }
+    }
 
     u->x.max_body = lim->limit ? lim->limit : REPLY_MAX_UNLIMITED;
     if (xfer_prepare(&u->x, lp, method, lua_tostring(L, -1), body, body_len, err, sizeof err))
@@ -796,7 +843,7 @@ int ecap_call(lua_State *L, struct loop *lp, const struct call *c)
             luaL_error(L, "%s", err);
     }
 
-    snprintf(u->operation, sizeof u->operation, "%s", c->operation ? c->operation : "ecap.request");
+    u->x.journaled = u->audit.seq > 0;
     u->started = now_monotonic();
     return send_attempt(L, ud);
 }

@@ -41,6 +41,7 @@ struct xfer {
     double elapsed;             /* seconds */
     char errbuf[CURL_ERROR_SIZE];
     curl_mime *mime;            /* a multipart upload (xfer_set_file), or NULL */
+    int journaled;              /* its intent is in the journal: synced before it starts */
     int file_fd;                /* its file, read with pread: owned by the caller */
     curl_off_t file_pos;
 };

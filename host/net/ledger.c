@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "journal.h"
 #include "ledger.h"
 
 struct strs {
@@ -15,8 +16,12 @@ struct strs {
 
 struct ledger {
     struct strs unknown, deprecated, dry;
-    size_t dry_total;
+    size_t dry_total, skipped;
     unsigned seed;
+    struct journal *journal;
+    struct journal_index *resume;
+    char run_id[40];
+    long long seq;
 };
 
 static void strs_free(struct strs *a)
@@ -73,6 +78,8 @@ void ledger_free(struct ledger *lg)
     strs_free(&lg->unknown);
     strs_free(&lg->deprecated);
     strs_free(&lg->dry);
+    journal_close(lg->journal);
+    journal_index_free(lg->resume);
     free(lg);
 }
 
@@ -124,6 +131,44 @@ void ledger_dry_summary(const struct ledger *lg, char *out, size_t outlen)
         n += (size_t)snprintf(out + n, outlen - n, "%s%s: %ld", i ? ", " : " (", lg->dry.s[i], lg->dry.n[i]);
     if (lg->dry.len && n < outlen)
         snprintf(out + n, outlen - n, ")");
+}
+
+void ledger_set_journal(struct ledger *lg, struct journal *j, struct journal_index *resume,
+                        const char *run_id)
+{
+    lg->journal = j;
+    lg->resume = resume;
+    snprintf(lg->run_id, sizeof lg->run_id, "%s", run_id ? run_id : "");
+}
+
+struct journal *ledger_journal(const struct ledger *lg)
+{
+    return lg->journal;
+}
+
+struct journal_index *ledger_resume(const struct ledger *lg)
+{
+    return lg->resume;
+}
+
+const char *ledger_run_id(const struct ledger *lg)
+{
+    return lg->run_id;
+}
+
+long long ledger_next_seq(struct ledger *lg)
+{
+    return ++lg->seq;
+}
+
+void ledger_count_skipped(struct ledger *lg)
+{
+    lg->skipped++;
+}
+
+size_t ledger_skipped(const struct ledger *lg)
+{
+    return lg->skipped;
 }
 
 unsigned *ledger_seed(struct ledger *lg)

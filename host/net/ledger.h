@@ -25,6 +25,21 @@ int ledger_count_dry(struct ledger *lg, const char *operation);
 size_t ledger_dry_total(const struct ledger *lg);
 void ledger_dry_summary(const struct ledger *lg, char *out, size_t outlen);
 
+/* The call journal of the run and the journal a --resume reads (each NULL when not asked for):
+ * owned by the ledger from here on (closed and freed with it). */
+struct journal;
+struct journal_index;
+void ledger_set_journal(struct ledger *lg, struct journal *j, struct journal_index *resume,
+                        const char *run_id);
+struct journal *ledger_journal(const struct ledger *lg);
+struct journal_index *ledger_resume(const struct ledger *lg);
+const char *ledger_run_id(const struct ledger *lg);
+/* The next sequence number of a journaled call in this run (1, 2, ...). */
+long long ledger_next_seq(struct ledger *lg);
+/* Calls answered from the resumed journal (skipped as done). */
+void ledger_count_skipped(struct ledger *lg);
+size_t ledger_skipped(const struct ledger *lg);
+
 /* The back-off's random state, seeded per run. */
 unsigned *ledger_seed(struct ledger *lg);
 

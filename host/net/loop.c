@@ -1,4 +1,5 @@
 /* The event loop: ready queue of tasks, timers, and the curl multi handle. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "http.h"
 #include "lib/limits.h"
 #include "lib/stack.h"
+#include "journal.h"
 #include "ledger.h"
 #include "loop.h"
 #include "options.h"
@@ -337,9 +339,43 @@ static int slot_free(struct loop *lp, double now)
 }
 
 /* Starts queued transfers while slots are free; returns ms until the rate allows the next. */
+/* Group commit: the intents of every call queued in this turn of the loop share one fsync,
+ * made before the first of them starts. If the journal cannot be written, the journaled
+ * calls fail unsent (a call whose intent is not on disk must not leave). */
+static void sync_journal(struct loop *lp)
+{
+    struct journal *j = ledger_journal(lp->ledger);
+    struct xfer **pp;
+    int e;
+    if (!j || !journal_pending(j) || journal_sync(j) == 0)
+        return;
+    e = errno;
+    for (pp = &lp->queue_head; *pp;) {
+        struct xfer *x = *pp;
+        if (!x->journaled) {
+            pp = &x->next_queued;
+            continue;
+        }
+        *pp = x->next_queued;
+        if (lp->queue_tail == x) {
+            lp->queue_tail = NULL;
+            for (struct xfer *t = lp->queue_head; t; t = t->next_queued)
+                lp->queue_tail = t;
+        }
+        x->next_queued = NULL;
+        x->result = CURLE_WRITE_ERROR;
+        snprintf(x->errbuf, sizeof x->errbuf, "the call journal cannot be written (%s): not sent",
+                 strerror(e));
+        x->state = X_DONE;
+        loop_xfer_done(lp, x);
+    }
+}
+
 static long start_queued(struct loop *lp)
 {
-    double now = now_monotonic();
+    double now;
+    sync_journal(lp);
+    now = now_monotonic();
     while (lp->queue_head && slot_free(lp, now)) {
         struct xfer *x = lp->queue_head;
         lp->queue_head = x->next_queued;
@@ -357,7 +393,7 @@ static long start_queued(struct loop *lp)
 void loop_submit(struct loop *lp, struct xfer *x)
 {
     x->next_queued = NULL;
-    if (!lp->queue_head && slot_free(lp, now_monotonic())) {
+    if (!lp->queue_head && !x->journaled && slot_free(lp, now_monotonic())) {
         start(lp, x);
         return;
     }

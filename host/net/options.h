@@ -18,6 +18,10 @@ struct net_options {
     int retries;              /* retries after the first attempt (--retries); -1 = default */
     double retry_budget_s;    /* all attempts of one call (--retry-budget); 0 = default */
     int verbose;              /* 1: a line per request and reply; 2: headers and bodies too */
+    int dry_run;              /* mutating calls printed, not sent (--dry-run) */
+    const char *journal_path; /* the call journal (--journal), or NULL */
+    const char *resume_path;  /* the journal of a run to resume (--resume), or NULL */
+    int resend_unknown;       /* --resend-unknown: a resumed call of unknown outcome is sent */
     int quiet;                /* no info lines (retries) */
 };
 

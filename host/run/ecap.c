@@ -97,6 +97,9 @@ static int l_config(lua_State *L)
     lua_setfield(L, -2, "quiet");
     lua_pushboolean(L, c->consent.allow_destructive);
     lua_setfield(L, -2, "allow_destructive");
+    lua_pushboolean(L, c->net.dry_run);
+    lua_setfield(L, -2, "dry_run");
+    set_str(L, "journal", c->net.journal_path);
     lua_pushboolean(L, c->net.api_key != NULL);
     lua_setfield(L, -2, "has_api_key");
     lua_pushnumber(L, c->timeout_s);

@@ -14,6 +14,7 @@
 #include "lib/text.h"
 #include "host.h"
 #include "guard.h"
+#include "net/audit.h"
 #include "net/ledger.h"
 #include "net/loop.h"
 #include "runner.h"
@@ -94,6 +95,7 @@ struct start {
     const char *path;
     int argc;
     char **argv;
+    int journal_failed; /* the call journal could not be opened: a configuration error */
 };
 
 /* Under lua_pcall, with the chunk on the stack: `arg` ([0] = script, [1..] = its arguments,
@@ -112,6 +114,13 @@ static int drive(lua_State *L)
         lua_rawseti(L, -2, i + 1);
     }
     lua_pop(L, 2);
+    {
+        char err[512];
+        if (audit_start(L, st->lp, st->path, st->argc, st->argv, err, sizeof err)) {
+            st->journal_failed = 1;
+            return luaL_error(L, "%s", err);
+        }
+    }
     luaL_checkstack(L, st->argc, "too many arguments");
     for (int i = 0; i < st->argc; i++)
         lua_pushstring(L, st->argv[i]);
@@ -222,6 +231,14 @@ static void banner(const struct run_options *cfg)
 static int report_calls(const struct ledger *lg, int code)
 {
     size_t n = ledger_unknown_count(lg);
+    if (ledger_dry_total(lg) > 0) {
+        char summary[1024];
+        ledger_dry_summary(lg, summary, sizeof summary);
+        fprintf(stderr, "dry-run: would send %s\n", summary);
+    }
+    if (ledger_skipped(lg) > 0)
+        fprintf(stderr, "resume: %zu call%s skipped (done in the journal)\n", ledger_skipped(lg),
+                ledger_skipped(lg) == 1 ? "" : "s");
     if (n == 0)
         return code;
     fprintf(stderr, "ecaphost: %zu mutating call%s ended with an unknown outcome (the server may have "
@@ -303,14 +320,17 @@ static int run_chunk(const struct run_options *cfg, const char *path, const stru
     st.path = path;
     st.argc = argc;
     st.argv = argv;
+    st.journal_failed = 0;
     lua_pushcfunction(L, drive);
     lua_insert(L, 1);
     lua_pushlightuserdata(L, &st);
     lua_insert(L, 2); /* drive(&st, chunk) */
     if (lua_pcall(L, 2, 0, 0) != LUA_OK && lim.stop == STOP_NONE) {
-        /* Only the host's own C code runs here outside a task: memory, say. */
+        /* Only the host's own C code runs here outside a task: memory, the journal, say. */
         snprintf(err, sizeof err, "%s: ", path);
         print_escaped(L, err, -1);
+        if (st.journal_failed)
+            code = EXIT_CONFIG;
         goto done;
     }
     if (lim.stop == STOP_NONE && o.status != LUA_OK) {

@@ -108,12 +108,19 @@ function ecap.pages(path, opts)
   end
 end
 
+-- ecap.is_dry_run(v): v is what a mutating call returned under --dry-run (it was not sent).
+function ecap.is_dry_run(v)
+  return type(v) == "table" and rawget(v, "dry_run") == true
+    or type(v) == "string" and v:sub(1, 15) == "dry-run:upload:"
+end
+
 ecap.cost_avoidance = ecap.cost_avoidance or {}
 
 -- ecap.cost_avoidance.wait(task_or_id [, {timeout = 600, interval = 2}]) -> the finished task
 function ecap.cost_avoidance.wait(task, opts)
   check_arg("ecap.cost_avoidance.wait", 2, opts, "table", true)
   opts = opts or {}
+  if ecap.is_dry_run(task) then return task end -- never sent: nothing to wait for
   local id = task
   if type(task) == "table" then id = task.costAvoidanceTaskId end
   id = check_id("cost_avoidance.wait", id, "costAvoidanceTaskId")

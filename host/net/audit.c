@@ -269,8 +269,9 @@ void audit_after(lua_State *L, struct loop *lp, const struct audit_call *a, enum
     set_str(L, "error", error);
     append_record(L, j);
     lua_settop(L, top);
-    journal_sync(j); /* the outcome now: a kill -9 after this keeps it (a failure here only
-                      * leaves the call looking unknown, the safe side) */
+    /* Not synced here: the loop syncs every queued line once per turn (net/loop.c), and at the
+     * end of the run. An outcome lost to a kill -9 before that leaves its call looking unknown:
+     * the safe side. */
 }
 
 void audit_dry_run(lua_State *L, struct loop *lp, const char *operation, const char *method,

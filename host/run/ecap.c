@@ -343,8 +343,9 @@ static int l_parallel(lua_State *L)
     if (!lua_isnoneornil(L, 3)) {
         err_checktype(L, 3, LUA_TTABLE);
         if (lua_getfield(L, 3, "concurrency") != LUA_TNIL) {
-            if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > 64)
-                err_raise(L, "validation", "ecap.parallel: concurrency must be an integer 1..64");
+            if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1 || lua_tointeger(L, -1) > NET_MAX_IN_FLIGHT_MAX)
+                err_raise(L, "validation", "ecap.parallel: concurrency must be an integer 1..%d",
+                          NET_MAX_IN_FLIGHT_MAX);
             conc = lua_tointeger(L, -1);
         }
         if (lua_getfield(L, 3, "stop_on_error") != LUA_TNIL) {

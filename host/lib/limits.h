@@ -16,6 +16,7 @@ struct limits {
     double timeout_s;
     _Atomic int stop;        /* enum stop_reason; set by the hook, the allocator, a signal
                               * handler and the watchdog thread (lock-free: signal-safe) */
+    _Atomic int reopen;      /* SIGHUP: reopen the files the run appends to (logrotate) */
 };
 
 void limits_init(struct limits *lim, size_t max_memory, double timeout_s);

@@ -347,6 +347,10 @@ static void sync_journal(struct loop *lp)
     struct journal *j = ledger_journal(lp->ledger);
     struct xfer **pp;
     int e;
+    if (j && lp->lim->reopen) { /* SIGHUP after logrotate moved the file */
+        lp->lim->reopen = 0;
+        journal_reopen(j); /* on failure the old file is kept: nothing is lost */
+    }
     if (!j || !journal_pending(j) || journal_sync(j) == 0)
         return;
     e = errno;

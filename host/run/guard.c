@@ -47,6 +47,13 @@ static pthread_t thread;
 static int running;
 static volatile sig_atomic_t quit;
 
+static void on_hup(int sig)
+{
+    (void)sig;
+    if (watched)
+        watched->reopen = 1;
+}
+
 static void on_signal(int sig)
 {
     int saved = errno;
@@ -114,6 +121,8 @@ int watchdog_start(struct limits *lim)
     running = 1;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     return 0;
 }
 
@@ -123,6 +132,7 @@ void watchdog_stop(void)
         return;
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
     quit = 1;
     sem_post(&wake);
     pthread_join(thread, NULL);

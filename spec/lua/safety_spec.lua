@@ -103,6 +103,27 @@ describe("the call journal", function()
     assert.matches("/api/v202203/utilityPlatform/meter/9/release", s.stdout, 1, true)
   end)
 
+  it("reopens the journal on SIGHUP after logrotate moved it", function()
+    local j = T.tmpname(".jsonl")
+    local script = T.script([[
+      local body = { accountNumber = "200173450001", nameOnBill = "A", serviceAddress = "B" }
+      ecap.meters.apply_release(7, body)
+      ecap.sleep(1.5)
+      ecap.meters.apply_release(8, body)]])
+    local pidf = T.tmpname(".pid")
+    T.sh(string.format("{ ECAP_API_KEY=%s ECAP_CONFIG=/dev/null %s run -q --base-url %s --journal %s %s >/dev/null 2>&1 & echo $! > %s; }",
+      T.q(KEY), T.q(T.bin), T.q(sim.url), T.q(j), T.q(script), T.q(pidf)))
+    local pid = T.read(pidf):match("%d+")
+    os.execute("sleep 0.7")
+    assert(os.rename(j, j .. ".1"))
+    os.execute("kill -HUP " .. pid)
+    os.execute("sleep 2")
+    local old, new = lines(j .. ".1"), lines(j)
+    assert.are.equal(3, #old) -- run, intent, outcome of the first call
+    assert.are.equal(2, #new) -- the second call's intent and outcome, in the new file
+    assert.are.equal("/api/v202203/utilityPlatform/meter/8/release", new[1].path)
+  end)
+
   it("--resume sends only what the journal does not have as done", function()
     local j = T.tmpname(".jsonl")
     local r = T.expect(0, run(RELEASES, { "--journal", j }, { "6" }))

@@ -140,6 +140,14 @@ int config_parse_request_timeout(const char *s, long *ms)
     return 0;
 }
 
+/* A path from the file (~ expanded) unless the command line gave one. -1: out of memory. */
+static int path_once(char **field, const char *val)
+{
+    if (!*field && !(*field = expand_home(val)))
+        return -1;
+    return 0;
+}
+
 /* Applies one `key = value` pair from the file unless the command line set it already. */
 static int apply_key(struct config *c, const char *key, const char *val, const char *where,
                      char *err, size_t errlen)
@@ -155,20 +163,11 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
         if (config_set(&c->file_environment, val))
             goto oom;
     } else if (strcmp(key, "api_key_file") == 0) {
-        if (!c->api_key_file) {
-            char *p = expand_home(val);
-            if (!p)
-                goto oom;
-            free(c->api_key_file);
-            c->api_key_file = p;
-        }
+        if (path_once(&c->api_key_file, val))
+            goto oom;
     } else if (strcmp(key, "cacert") == 0) {
-        if (!c->cacert) {
-            char *p = expand_home(val);
-            if (!p)
-                goto oom;
-            c->cacert = p;
-        }
+        if (path_once(&c->cacert, val))
+            goto oom;
     } else if (strcmp(key, "http_timeout") == 0 || strcmp(key, "connect_timeout") == 0) {
         if (config_parse_request_timeout(val, key[0] == 'h' ? &c->http_timeout_ms
                                                              : &c->connect_timeout_ms)) {
@@ -192,12 +191,8 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
         if (config_set(&c->upload_part_name, val))
             goto oom;
     } else if (strcmp(key, "journal") == 0) {
-        if (!c->journal) {
-            char *p = expand_home(val);
-            if (!p)
-                goto oom;
-            c->journal = p;
-        }
+        if (path_once(&c->journal, val))
+            goto oom;
     } else if (strcmp(key, "upload.max_mb") == 0) {
         char *end;
         long mb;

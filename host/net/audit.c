@@ -123,19 +123,24 @@ static unsigned long file_crc(int fd)
     return crc;
 }
 
+/* [-0, +1] A new record {type=, run=, seq=, time=} of this run. */
+static void push_record(lua_State *L, struct ledger *lg, const char *type, long long seq)
+{
+    lua_createtable(L, 0, 12);
+    set_str(L, "type", type);
+    set_str(L, "run", ledger_run_id(lg));
+    lua_pushinteger(L, (lua_Integer)seq);
+    lua_setfield(L, -2, "seq");
+    push_time(L);
+    lua_setfield(L, -2, "time");
+}
+
 /* Queues the intent line of call a (numbered now) in the run's journal. */
 static void append_intent(lua_State *L, struct ledger *lg, struct audit_call *a, const char *operation,
                           const char *method, const char *path, const char *query, int body, int upload)
 {
     a->seq = ledger_next_seq(lg);
-    lua_createtable(L, 0, 11);
-    lua_pushliteral(L, "intent");
-    lua_setfield(L, -2, "type");
-    set_str(L, "run", ledger_run_id(lg));
-    lua_pushinteger(L, a->seq);
-    lua_setfield(L, -2, "seq");
-    push_time(L);
-    lua_setfield(L, -2, "time");
+    push_record(L, lg, "intent", a->seq);
     set_str(L, "operation", operation);
     set_str(L, "method", method);
     set_str(L, "path", path);
@@ -200,14 +205,7 @@ int audit_before(lua_State *L, struct loop *lp, struct audit_call *a, const char
                 if (j) {
                     /* the call as it would have been, then the skip with the journaled reply */
                     append_intent(L, lg, a, operation, method, path, query, body, upload);
-                    lua_createtable(L, 0, 9);
-                    lua_pushliteral(L, "outcome");
-                    lua_setfield(L, -2, "type");
-                    set_str(L, "run", ledger_run_id(lg));
-                    lua_pushinteger(L, a->seq);
-                    lua_setfield(L, -2, "seq");
-                    push_time(L);
-                    lua_setfield(L, -2, "time");
+                    push_record(L, lg, "outcome", a->seq);
                     lua_pushliteral(L, "skipped");
                     lua_setfield(L, -2, "outcome");
                     set_str(L, "identity", a->identity);
@@ -243,14 +241,7 @@ void audit_after(lua_State *L, struct loop *lp, const struct audit_call *a, enum
         return;
     if (value)
         value = lua_absindex(L, value);
-    lua_createtable(L, 0, 10);
-    lua_pushliteral(L, "outcome");
-    lua_setfield(L, -2, "type");
-    set_str(L, "run", ledger_run_id(lg));
-    lua_pushinteger(L, a->seq);
-    lua_setfield(L, -2, "seq");
-    push_time(L);
-    lua_setfield(L, -2, "time");
+    push_record(L, lg, "outcome", a->seq);
     set_str(L, "outcome", retry_outcome_name(o));
     if (status > 0)
         lua_pushinteger(L, status);

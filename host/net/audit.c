@@ -34,19 +34,25 @@ static void push_time(lua_State *L)
     lua_pushstring(L, s);
 }
 
-/* [-1, +0] Queues the record table on top as one journal line. */
-static void append_record(lua_State *L, struct journal *j)
+/* [-1, +0] Queues the record table on top as one journal line (and, with lg, keeps it as the
+ * run line a reopened file begins with). */
+static void append_record_kept(lua_State *L, struct journal *j, struct ledger *lg)
 {
     char err[ERR_MAX], *text;
     size_t len;
     if (!(text = json_encode(L, -1, &len, err, sizeof err)))
         err_raise(L, "io", "the call journal: cannot encode a record: %s", err);
     lua_pop(L, 1);
-    if (journal_append(j, text, len)) {
+    if (journal_append(j, text, len) || (lg && ledger_set_run_line(lg, text, len))) {
         json_free(L, text, len);
         err_raise(L, "io", "the call journal: out of memory");
     }
     json_free(L, text, len);
+}
+
+static void append_record(lua_State *L, struct journal *j)
+{
+    append_record_kept(L, j, NULL);
 }
 
 static void set_str(lua_State *L, const char *k, const char *v)
@@ -100,7 +106,7 @@ int audit_start(lua_State *L, struct loop *lp, const char *script, int argc, cha
     lua_setfield(L, -2, "args");
     set_str(L, "base_url", o->base_url);
     set_str(L, "version", ECAP_VERSION);
-    append_record(L, j);
+    append_record_kept(L, j, loop_ledger(lp));
     lua_settop(L, top);
     if (journal_sync(j)) {
         snprintf(err, errlen, "the call journal %s cannot be written: %s", path, strerror(errno));

@@ -21,6 +21,8 @@ struct ledger {
     struct journal *journal;
     struct journal_index *resume;
     char run_id[40];
+    char *run_line;
+    size_t run_line_len;
     long long seq;
 };
 
@@ -79,6 +81,7 @@ void ledger_free(struct ledger *lg)
     strs_free(&lg->deprecated);
     strs_free(&lg->dry);
     journal_close(lg->journal);
+    free(lg->run_line);
     journal_index_free(lg->resume);
     free(lg);
 }
@@ -154,6 +157,25 @@ struct journal_index *ledger_resume(const struct ledger *lg)
 const char *ledger_run_id(const struct ledger *lg)
 {
     return lg->run_id;
+}
+
+int ledger_set_run_line(struct ledger *lg, const char *line, size_t len)
+{
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, line, len);
+    copy[len] = '\0';
+    free(lg->run_line);
+    lg->run_line = copy;
+    lg->run_line_len = len;
+    return 0;
+}
+
+const char *ledger_run_line(const struct ledger *lg, size_t *len)
+{
+    *len = lg->run_line_len;
+    return lg->run_line;
 }
 
 long long ledger_next_seq(struct ledger *lg)

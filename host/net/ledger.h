@@ -34,6 +34,10 @@ void ledger_set_journal(struct ledger *lg, struct journal *j, struct journal_ind
 struct journal *ledger_journal(const struct ledger *lg);
 struct journal_index *ledger_resume(const struct ledger *lg);
 const char *ledger_run_id(const struct ledger *lg);
+/* The journal's run line (JSON text), kept to begin a file reopened after logrotate.
+ * -1: out of memory. */
+int ledger_set_run_line(struct ledger *lg, const char *line, size_t len);
+const char *ledger_run_line(const struct ledger *lg, size_t *len);
 /* The next sequence number of a journaled call in this run (1, 2, ...). */
 long long ledger_next_seq(struct ledger *lg);
 /* Calls answered from the resumed journal (skipped as done). */

@@ -348,8 +348,13 @@ static void sync_journal(struct loop *lp)
     struct xfer **pp;
     int e;
     if (j && lp->lim->reopen) { /* SIGHUP after logrotate moved the file */
+        size_t len;
+        const char *run = ledger_run_line(lp->ledger, &len);
         lp->lim->reopen = 0;
-        journal_reopen(j); /* on failure the old file is kept: nothing is lost */
+        /* on failure the old file is kept: nothing is lost; a new file begins with the run line,
+         * so it can be read (and resumed from) on its own */
+        if (journal_reopen(j) == 0 && run)
+            journal_append(j, run, len);
     }
     if (!j || !journal_pending(j) || journal_sync(j) == 0)
         return;

@@ -120,8 +120,11 @@ describe("the call journal", function()
     os.execute("sleep 2")
     local old, new = lines(j .. ".1"), lines(j)
     assert.are.equal(3, #old) -- run, intent, outcome of the first call
-    assert.are.equal(2, #new) -- the second call's intent and outcome, in the new file
-    assert.are.equal("/api/v202203/utilityPlatform/meter/8/release", new[1].path)
+    assert.are.equal(3, #new) -- the run line again, then the second call's intent and outcome
+    assert.are.equal("run", new[1].type)
+    assert.are.equal(old[1].run, new[1].run)
+    assert.are.equal("/api/v202203/utilityPlatform/meter/8/release", new[2].path)
+    T.expect(0, T.run({ "journal", j })) -- the rotated-to file reads on its own
   end)
 
   it("--resume sends only what the journal does not have as done", function()

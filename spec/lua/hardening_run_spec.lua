@@ -197,7 +197,7 @@ describe("cli: host options after the script", function()
     for _, args in ipairs{
       { "run", "-q", "--base-url", CLOSED, path, "--timeout", "5" },
       { "run", "--base-url", CLOSED, "--", path, "--timeout", "5" },
-      { "run", "--base-url", CLOSED, path, "--dry-run", "-x" },
+      { "run", "--base-url", CLOSED, path, "--delete-bills", "-x" }, -- the script's own options
     } do
       local r = T.expect(0, T.run(args))
       assert.is_nil(r.stderr:find("after the script", 1, true), r.stderr)

@@ -11,17 +11,7 @@
 #include "lib/errors.h"
 #include "lib/libs.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                       \
-    do {                                                                                  \
-        if (cond) {                                                                       \
-            passed++;                                                                     \
-        } else {                                                                          \
-            failed++;                                                                     \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);      \
-        }                                                                                 \
-    } while (0)
+#include "check.h"
 
 /* An allocator that fails once `budget` allocations have been made (budget < 0: never). */
 static long budget = -1;

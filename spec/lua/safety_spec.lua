@@ -197,3 +197,29 @@ describe("the call journal", function()
     end
   end)
 end)
+
+describe("the key", function()
+  it("is in no output of a full run: stdout, stderr, -vv trace, journal, dry-run, error tables", function()
+    local j = T.tmpname(".jsonl")
+    sim.fault({ count = 1, mode = "status", status = 500, pathPrefix = "/api/v202203/utilityPlatform/meter/9" })
+    local script = [[
+      local function show(e) print(tostring(e), e and e.kind, json.encode(e and e.headers or {})) end
+      local ok, e = pcall(ecap.request, "GET", "/api/v3/meter/999999") show(e)
+      ok, e = pcall(ecap.meters.apply_release, 9, { accountNumber = "200173450001", nameOnBill = "A", serviceAddress = "B" }) show(e)
+      local r, meta = ecap.request("GET", "/api/v3/meter/1") print(json.encode(meta))
+      print(json.encode(ecap.config()))
+      log.info("done %s", ecap.inspect(meta))]]
+    local outputs = {}
+    local r = run(script, { "-vv", "--journal", j })
+    outputs[#outputs + 1] = r.stdout .. r.stderr
+    outputs[#outputs + 1] = T.read(j)
+    r = run(script .. "\nprint(json.encode((ecap.meters.apply_release(7, { accountNumber = '200173450001', nameOnBill = 'A', serviceAddress = 'B' }))))",
+      { "-vv", "--dry-run" })
+    outputs[#outputs + 1] = r.stdout .. r.stderr
+    assert.matches("DRY-RUN meters.apply_release", outputs[3], 1, true)
+    assert.matches("ECI-ApiKey: [redacted]", outputs[1], 1, true)
+    for i, text in ipairs(outputs) do
+      assert.is_nil(text:find(KEY, 1, true), "output " .. i .. " holds the key")
+    end
+  end)
+end)

@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #include "schema.h"
+#include "lib/civil.h"
 
 /* The documented range, both ends inclusive; 3000-01-01 is the usual open end, so
  * 3000-01-01T00:00:00 is fine and any later instant is not. */
@@ -96,17 +97,6 @@ int date_cmp_local(const struct date *a, const struct date *b)
     return cmp_ll(a->nsec, b->nsec);
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
-static long long days_from_civil(long long y, int m, int d)
-{
-    long long era, yoe, doy, doe;
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 /* A date without an offset is taken as UTC: the API gives no zone for plain dates. */
 int date_cmp_instant(const struct date *a, const struct date *b)

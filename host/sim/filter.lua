@@ -77,6 +77,19 @@ F.task_fields = {
   field(204, "finished", "Finished", "Boolean", function(m, t) return m:task_finished(t) end),
 }
 
+-- Bill fields: `filter=accountId equals '1234'` is the documented example.
+F.bill_fields = {
+  field(301, "billId", "Bill ID", "Number", function(_, b) return b.billId end),
+  field(302, "accountId", "Account", "Number", function(_, b) return b.accountId end),
+  field(303, "beginDate", "Begin Date", "Date", function(_, b) return b.beginDate end),
+  field(304, "endDate", "End Date", "Date", function(_, b) return b.endDate end),
+  field(305, "meterId", "Meter", "Number", function(_, b)
+    local ids = {}
+    for i, l in ipairs(b.lines) do ids[i] = l.meterId end
+    return ids
+  end),
+}
+
 local function index(fields)
   local by_id, by_name = {}, {}
   for _, f in ipairs(fields) do
@@ -88,6 +101,7 @@ end
 F.meter = index(F.meter_fields)
 F.group = index(F.group_fields)
 F.task = index(F.task_fields)
+F.bill = index(F.bill_fields)
 
 local function has_op(f, op)
   for _, o in ipairs(F.OPERATORS[f.type]) do if o == op then return true end end

@@ -119,7 +119,7 @@ function Model.new(data)
   m.accounts = by_id(data, "accounts", "accountId")
   m.meters, m.meter_order = by_id(data, "meters", "meterId")
   m.accountMeters, m.am_order = by_id(data, "accountMeters", "accountMeterId")
-  m.bills = by_id(data, "bills", "billId")
+  m.bills, m.bill_order = by_id(data, "bills", "billId")
   m.groupCategories = by_id(data, "meterGroupCategories", "meterGroupCategoryId")
   m.groups, m.group_order = by_id(data, "meterGroups", "meterGroupId")
   m.tasks, m.task_order = {}, {}
@@ -184,8 +184,8 @@ function Model:account_meter(id) return find(self.accountMeters, id, "account me
 function Model:list(order, records, pred)
   local out = {}
   for _, id in ipairs(order) do
-    local r = records[id]
-    if pred(self, r) then out[#out + 1] = r end
+    local r = records[id] -- nil for a deleted bill: its id stays in the order
+    if r and pred(self, r) then out[#out + 1] = r end
   end
   return out
 end

@@ -180,6 +180,24 @@ function V:account_meter_response(am)
   }
 end
 
+-- A bill as GET /api/v3/bill lists it. The reference pages we bind do not publish the bill's
+-- shape: these fields are our inference (docs/simulator.md), enough for the deleteBills
+-- preview (its account, dates, total cost and the meters its lines are for).
+function V:bill_response(b)
+  local meters, seen, total = {}, {}, 0
+  for _, l in ipairs(b.lines) do
+    total = total + (l.cost or 0)
+    if not seen[l.meterId] then
+      seen[l.meterId] = true
+      meters[#meters + 1] = self:meter_child(self.meters[l.meterId])
+    end
+  end
+  return {
+    billId = b.billId, account = self:account_child(b.accountId), beginDate = b.beginDate,
+    endDate = b.endDate, totalCost = total, meters = arr(meters),
+  }
+end
+
 function V:task_response(t)
   local done = self:task_finished(t)
   local status = done and "Completed" or "Processing"

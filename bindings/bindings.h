@@ -70,12 +70,19 @@ struct bindings_env {
  * their functions to the table at ecap_idx; env must outlive the state. */
 void bindings_register(lua_State *L, int ecap_idx, const struct bindings_env *env);
 
-/* ecap.request's check: when method and path match a guarded route of env (after
- * overrides) and the raw query (table at query, or 0) and body (value at body, or 0) make the
- * call destructive, raises the guard's validation error naming the binding to use, unless
- * the run consents. */
-void bindings_guard_request(lua_State *L, const struct bindings_env *env, const char *method,
-                            const char *path, int query, int body);
+/* ecap.request's way out: when method and path of c match a guarded route of env (after
+ * overrides, as the server routes paths) and its raw query and body make the call destructive,
+ * the run must consent (guard.c: --allow-destructive or a yes at the terminal's prompt; no
+ * confirm word: ecap.request has no options for it). Then sends c. Use as `return ...`: it
+ * may yield. */
+struct call;
+int bindings_request(lua_State *L, const struct bindings_env *env, const struct call *c);
+
+/* The run's preview hook (the function at idx, from host/run/lua/ecap.lua): called as
+ * hook(mode, operation, route, method, path, template, body, query, what) where mode is
+ * "preview" (--dry-run: returns the text printed under the DRY-RUN line, or nil) or "ask"
+ * (returns when the operator said yes, raises when not). */
+void bindings_set_preview_hook(lua_State *L, int idx);
 
 /* Route listing for `ecaphost routes` and help: the i-th route (0 <= i < bindings_count())
  * of rt. Returns 0, or -1 past the end. */

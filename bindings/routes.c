@@ -35,6 +35,7 @@ const struct route route_table[] = {
         .body = &schema_account_meter_edit,
         .options = &schema_account_meter_edit_options,
         .guard = &guard_delete_bills,
+        .preview = 1,
         .description = "edit an account-meter relationship (deleteBills=true deletes whole bills)",
         .provenance = ROUTE_CONFIRMED,
     },
@@ -45,6 +46,7 @@ const struct route route_table[] = {
         .body = &schema_bulk_cost_avoidance,
         .options = &schema_bulk_cost_avoidance_options,
         .guard = &guard_all_meters,
+        .preview = 1,
         .description = "mass update the cost-avoidance settings of the meters the filters match (a task)",
         .provenance = ROUTE_INFERRED,
     },
@@ -54,6 +56,7 @@ const struct route route_table[] = {
         .path = "/api/v3/savings/meter/count",
         .body_value = &field_filter_list,
         .options = &schema_meter_count_options,
+        .reads = 1,
         .description = "count the meters a filter list matches (the preview of a bulk update)",
         .provenance = ROUTE_CONFIRMED,
     },
@@ -83,6 +86,14 @@ const struct route route_table[] = {
         .params = {"meterId"},
         .body = &schema_esa_channel_create,
         .description = "convert a meter to an ESA calculated meter with a formula channel",
+        .provenance = ROUTE_INFERRED,
+    },
+    {
+        .name = "account_meters.get",
+        .method = "GET",
+        .path = "/api/v3/accountmeter/{accountMeterId}",
+        .params = {"accountMeterId"},
+        .description = "read one account-meter relationship (the deleteBills preview reads it)",
         .provenance = ROUTE_INFERRED,
     },
 };
@@ -165,13 +176,14 @@ static int push_query(lua_State *L, const struct schema *s, int opts)
     return any ? lua_gettop(L) : 0;
 }
 
-void route_prepare(lua_State *L, const struct bindings_env *env, int i, struct call *c)
+const char *route_prepare(lua_State *L, const struct bindings_env *env, int i, struct call *c)
 {
     const struct route *r = &route_table[i];
     int np = n_params(r), arg = 1, top = lua_gettop(L);
     int nargs = np + (r->body || r->body_value || r->file) + (r->options != NULL), opts_idx = 0;
     int file_arg = 0;
     long long ids[ROUTE_MAX_PARAMS];
+    const char *what = NULL;
 
     memset(c, 0, sizeof *c);
     for (int k = nargs + 1; k <= top; k++) {
@@ -207,22 +219,26 @@ void route_prepare(lua_State *L, const struct bindings_env *env, int i, struct c
         c->query = opts_idx ? push_query(L, r->options, opts_idx) : 0;
     }
     if (r->guard)
-        guard_binding(L, env->consent, r, c->body, c->query, opts_idx);
+        what = guard_binding(L, env->consent, r, c->body, c->query, opts_idx);
     if (file_arg)
         upload_prepare(L, env->upload, r->name, file_arg, opts_idx, &c->file);
     push_path(L, r, env->routes->r[i].path, ids);
     c->path = lua_tostring(L, -1); /* stays on the stack until ecap_call copies it */
     c->method = env->routes->r[i].method;
     c->operation = r->name;
+    c->read_only = r->reads;
+    return what;
 }
 
 /* The one binding function; upvalue 1 is the run's bindings_env, upvalue 2 the route index. */
 static int binding_call(lua_State *L)
 {
     const struct bindings_env *env = lua_touserdata(L, lua_upvalueindex(1));
+    int i = (int)lua_tointeger(L, lua_upvalueindex(2));
     struct call c;
-    route_prepare(L, env, (int)lua_tointeger(L, lua_upvalueindex(2)), &c);
-    return ecap_call(L, env->loop, &c); /* may yield: nothing in C locals is used after this */
+    const char *what = route_prepare(L, env, i, &c);
+    /* may yield: nothing in C locals is used after this */
+    return guard_send(L, env->loop, &route_table[i], env->routes->r[i].path, what, &c);
 }
 
 void bindings_register(lua_State *L, int ecap_idx, const struct bindings_env *env)
@@ -293,14 +309,16 @@ static int path_matches(const char *tmpl, const char *path)
     return *p == 0 || (p[0] == '/' && p[1] == 0);
 }
 
-void bindings_guard_request(lua_State *L, const struct bindings_env *env, const char *method,
-                            const char *path, int query, int body)
+int bindings_request(lua_State *L, const struct bindings_env *env, const struct call *c)
 {
     for (int i = 0; i < N_ROUTES; i++) {
         const struct route_now *now = &env->routes->r[i];
-        if (route_table[i].guard && strcasecmp(method, now->method) == 0 && path_matches(now->path, path))
-            guard_request(L, env->consent, &route_table[i], body, query);
+        if (route_table[i].guard && strcasecmp(c->method, now->method) == 0 && path_matches(now->path, c->path)) {
+            const char *what = guard_request(L, env->consent, &route_table[i], c->body, c->query);
+            return guard_send(L, env->loop, &route_table[i], now->path, what, c);
+        }
     }
+    return guard_send(L, env->loop, NULL, NULL, NULL, c);
 }
 
 /* ---- a run's routes ------------------------------------------------------------------------ */

@@ -176,12 +176,13 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
                      CONFIG_REQUEST_TIMEOUT_MIN_S, CONFIG_REQUEST_TIMEOUT_MAX_S, val);
             return -1;
         }
-    } else if (strcmp(key, "insecure_http") == 0) {
+    } else if (strcmp(key, "insecure_http") == 0 || strcmp(key, "allow_destructive") == 0) {
+        /* switches: the file can turn one on; a command-line flag cannot be turned off by it */
         if (strcmp(val, "true") && strcmp(val, "false")) {
-            snprintf(err, errlen, "%s: insecure_http must be true or false (got '%s')", where, val);
+            snprintf(err, errlen, "%s: %s must be true or false (got '%s')", where, key, val);
             return -1;
         }
-        c->insecure_http |= strcmp(val, "true") == 0;
+        *(key[0] == 'i' ? &c->insecure_http : &c->allow_destructive) |= strcmp(val, "true") == 0;
     } else if (strcmp(key, "upload.part_name") == 0) {
         /* a form field name: a token, so it can stand in Content-Disposition as it is */
         if (strlen(val) > 64 || strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") != strlen(val)) {
@@ -218,8 +219,8 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
             goto oom;
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' (known: base_url, environment, api_key_file, "
-                 "cacert, http_timeout, connect_timeout, insecure_http, journal, upload.part_name, upload.max_mb, "
-                 "route.<area>.<function>)", where, key);
+                 "cacert, http_timeout, connect_timeout, insecure_http, allow_destructive, journal, upload.part_name, "
+                 "upload.max_mb, route.<area>.<function>)", where, key);
         return -1;
     }
     return 0;

@@ -53,8 +53,8 @@
     "  --lib DIR               let require() load Lua modules from DIR (repeatable)\n" \
     "  --allow-read DIR        let fs/csv read files under DIR (repeatable)\n" \
     "  --allow-write DIR       let fs write files under DIR (repeatable; implies read)\n" \
-    "  --allow-destructive     allow destructive operations without confirm (deleteBills=true,\n" \
-    "                          a bulk update with empty filters)\n" \
+    "  --allow-destructive     the run consents to destructive calls (deleteBills=true, a bulk\n" \
+    "                          update with empty filters): no prompt, no confirm needed\n" \
     "  -q, --quiet             no banner, no progress, no log.info\n" \
     "\n" \
     "Durations (D): seconds (30, 1.5) or with units: 500ms, 2m, 1h30m.\n"

@@ -271,9 +271,19 @@ void audit_after(lua_State *L, struct loop *lp, const struct audit_call *a, enum
      * the safe side. */
 }
 
+/* Each line of text, prefixed "preview: ". */
+static void print_preview(const char *text)
+{
+    while (*text) {
+        size_t n = strcspn(text, "\n");
+        printf("preview: %.*s\n", (int)n, text);
+        text += n + (text[n] == '\n');
+    }
+}
+
 void audit_dry_run(lua_State *L, struct loop *lp, const char *operation, const char *method,
                    const char *url, const char *path, int body, const char *upload_name,
-                   long long upload_size)
+                   long long upload_size, const char *preview)
 {
     char err[ERR_MAX];
     if (body)
@@ -290,6 +300,8 @@ void audit_dry_run(lua_State *L, struct loop *lp, const char *operation, const c
         putchar('\n');
         json_free(L, text, len);
     }
+    if (preview)
+        print_preview(preview);
     fflush(stdout);
     if (ledger_count_dry(loop_ledger(lp), operation))
         luaL_error(L, "not enough memory");

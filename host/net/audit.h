@@ -40,11 +40,12 @@ void audit_after(lua_State *L, struct loop *lp, const struct audit_call *a, enum
                  long status, int attempts, double duration, int value, const char *error);
 
 /* --dry-run of a mutating call: prints "DRY-RUN <operation> <METHOD> <URL>" and the body
- * (pretty JSON, sorted keys) to stdout, counts it, and pushes what the call returns instead:
+ * (pretty JSON, sorted keys) and each line of preview (or NULL) as "preview: <line>" to
+ * stdout, counts it, and pushes what the call returns instead:
  * {dry_run=true, operation=, method=, path=, body=}, or for an upload the string
  * "dry-run:upload:<file name>". [-0, +1] */
 void audit_dry_run(lua_State *L, struct loop *lp, const char *operation, const char *method,
                    const char *url, const char *path, int body, const char *upload_name,
-                   long long upload_size);
+                   long long upload_size, const char *preview);
 
 #endif

@@ -40,6 +40,7 @@ struct call_ud {
     double started;        /* monotonic time of the first attempt (--retry-budget) */
     double retry_at;       /* when the next attempt starts */
     char operation[64];    /* for log lines and the ledger */
+    int mutating;          /* the safety layer's: not a GET, nor a POST that only reads */
     struct audit_call audit; /* its place in the call journal */
 };
 
@@ -614,7 +615,7 @@ static int finish(lua_State *L, int ud_idx)
         curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME_T, &us);
         x->elapsed = (double)us / 1e6;
     }
-    a.mutating = strcmp(x->method, "GET") != 0;
+    a.mutating = u->mutating;
     a.result = x->result;
     a.status = status;
     a.sent = sent;
@@ -814,11 +815,13 @@ int ecap_call(lua_State *L, struct loop *lp, const struct call *c)
     luaL_pushresult(&b);
     snprintf(u->operation, sizeof u->operation, "%s", c->operation ? c->operation : "ecap.request");
 
-    if (strcmp(method, "GET") != 0) { /* the safety layer: mutating calls only */
+    u->mutating = strcmp(method, "GET") != 0 && !c->read_only;
+    if (u->mutating) { /* the safety layer: mutating calls only */
         const char *url = lua_tostring(L, -1), *q = strchr(url, '?');
         const char *upload = c->file.handle ? c->file.name : NULL;
         if (opts->dry_run) {
-            audit_dry_run(L, lp, u->operation, method, url, c->path, c->body, upload, c->file.size);
+            audit_dry_run(L, lp, u->operation, method, url, c->path, c->body, upload, c->file.size,
+                          c->preview);
             push_meta(L, 0, 1);
             return 2;
         }

@@ -31,6 +31,9 @@ struct call {
     int body;           /* stack index of the body value (encoded as JSON), or 0 */
     int headers;        /* stack index of a table of extra headers, or 0 */
     struct call_file file; /* a file upload (POST, no body), when file.handle != 0 */
+    const char *preview;   /* --dry-run: what the call would change, printed under its line */
+    int read_only;         /* a POST that only reads (a count): retried, sent under --dry-run
+                            * and not journaled, as a GET is */
 };
 
 struct loop;

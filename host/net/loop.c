@@ -1,5 +1,6 @@
 /* The event loop: ready queue of tasks, timers, and the curl multi handle. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ struct loop {
     CURL *spare[SPARE_EASY];              /* finished easy handles, reset for reuse */
     int n_spare;
     struct ledger *ledger;                /* what the call path remembers across calls */
+    int watch_fd;                         /* a descriptor a wait reads (the consent prompt), or -1 */
+    struct task *watch_task;              /* its yielded task, or NULL when a drive waits on it */
 };
 
 struct loop *loop_new(lua_State *L, const struct net_options *opts, struct limits *lim, char *err,
@@ -53,6 +56,7 @@ struct loop *loop_new(lua_State *L, const struct net_options *opts, struct limit
     lp->L = L;
     lp->opts = opts;
     lp->lim = lim;
+    lp->watch_fd = -1;
     lp->multi = curl_multi_init();
     lp->common_headers = http_common_headers(opts);
     lp->ledger = ledger_new();
@@ -441,12 +445,32 @@ void loop_xfer_done(struct loop *lp, struct xfer *x)
         task_wake(lp, x->waiter);
 }
 
-/* Waits up to timeout_ms for network activity and finishes what completed. */
+int loop_fd_readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0; /* POLLHUP too: the read then sees the end */
+}
+
+void loop_watch_fd(struct loop *lp, int fd, struct task *t)
+{
+    lp->watch_fd = fd;
+    lp->watch_task = fd >= 0 ? t : NULL;
+}
+
+int loop_watching(const struct loop *lp)
+{
+    return lp->watch_fd >= 0;
+}
+
+/* Waits up to timeout_ms for network activity (or the watched descriptor) and finishes what
+ * completed. */
 static void poll_once(struct loop *lp, long timeout_ms)
 {
     int running = 0, numfds = 0, left;
     long curl_ms = -1, rate_ms;
     CURLMsg *m;
+    struct curl_waitfd w = {.fd = lp->watch_fd, .events = CURL_WAIT_POLLIN};
+    unsigned nw = lp->watch_fd >= 0;
     rate_ms = start_queued(lp);
     if (rate_ms < timeout_ms)
         timeout_ms = rate_ms;
@@ -458,7 +482,7 @@ static void poll_once(struct loop *lp, long timeout_ms)
     }
     /* Only sleep when nothing finished in the perform above. */
     if (timeout_ms > 0 && !(lp->in_flight > 0 && running < lp->in_flight))
-        curl_multi_poll(lp->multi, NULL, 0, (int)timeout_ms, &numfds);
+        curl_multi_poll(lp->multi, nw ? &w : NULL, nw, (int)timeout_ms, &numfds);
     if (lp->in_flight > 0)
         curl_multi_perform(lp->multi, &running);
     while ((m = curl_multi_info_read(lp->multi, &left))) {
@@ -471,6 +495,11 @@ static void poll_once(struct loop *lp, long timeout_ms)
         lp->in_flight--;
         x->state = X_DONE;
         loop_xfer_done(lp, x);
+    }
+    if (lp->watch_task && loop_fd_readable(lp->watch_fd)) {
+        struct task *t = lp->watch_task;
+        lp->watch_task = NULL;
+        task_wake(lp, t);
     }
     start_queued(lp);
 }
@@ -497,6 +526,7 @@ int loop_run(struct loop *lp, const int *finished)
 
 void loop_cancel(struct loop *lp)
 {
+    loop_watch_fd(lp, -1, NULL);
     if (lp->n_all == 0)
         return;
     lp->ready_head = lp->ready_tail = NULL;

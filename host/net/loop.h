@@ -83,6 +83,14 @@ struct task *loop_waiter(lua_State *L);
 int loop_wait(lua_State *L, struct loop *lp, int (*cond)(void *), void *arg, const void *scope,
               lua_KFunction k, lua_KContext ctx);
 
+/* A wait for input on fd (the consent prompt's terminal): while watched, the loop's sleep
+ * also ends when fd is readable, and wakes t (NULL when a drive waits with its own cond).
+ * One watch at a time; fd -1 ends it. loop_watching: whether one is on (the terminal is in use:
+ * progress lines stay off it). */
+void loop_watch_fd(struct loop *lp, int fd, struct task *t);
+int loop_watching(const struct loop *lp);
+int loop_fd_readable(int fd);
+
 /* Timers: wake task t at monotonic time `at`. */
 int loop_timer(struct loop *lp, double at, struct task *t);
 

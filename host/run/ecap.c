@@ -1,4 +1,5 @@
 /* ecap.request / config / sleep / parallel. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,8 +59,7 @@ static int l_request(lua_State *L)
             c.headers = lua_gettop(L);
         }
     }
-    bindings_guard_request(L, &h->bindings, c.method, c.path, c.query, c.body);
-    return ecap_call(L, h->loop, &c);
+    return bindings_request(L, &h->bindings, &c); /* the guard, then ecap_call: may yield */
 }
 
 /* ---- ecap.config() ------------------------------------------------------------------------ */
@@ -168,10 +168,11 @@ struct par {
     lua_Integer errors;
 };
 
-static void progress(struct par *p, int final)
+static void progress(struct loop *lp, struct par *p, int final)
 {
     double t = now_monotonic(), el = t - p->started, rate;
-    if (!p->progress || (!final && t - p->drawn < 0.1))
+    if (!p->progress || loop_watching(lp) /* a prompt holds the terminal */
+        || (!final && t - p->drawn < 0.1))
         return;
     p->drawn = t;
     if (final) {
@@ -299,7 +300,7 @@ static void child_done(struct loop *lp, struct task *t, int status, void *ud)
     lua_settop(S, top);
     p->running--;
     p->finished++;
-    progress(p, 0);
+    progress(lp, p, 0);
     if (p->failed && p->running == 0)
         cancel_rest(S, p);
     else
@@ -317,7 +318,7 @@ static int par_finished(void *arg)
 static int par_results(lua_State *L, int idx)
 {
     struct par *p = lua_touserdata(L, idx);
-    progress(p, 1);
+    progress(host_of(L)->loop, p, 1);
     luaL_unref(L, LUA_REGISTRYINDEX, p->ref);
     p->ref = LUA_NOREF;
     lua_getiuservalue(L, idx, PAR_RESULTS);
@@ -423,7 +424,7 @@ static int p_is_null(lua_State *L)
  * when stderr is not a terminal or with --quiet. */
 static int p_progress(lua_State *L)
 {
-    if (host_of(L)->opts->quiet || !isatty(2))
+    if (host_of(L)->opts->quiet || !isatty(2) || loop_watching(host_of(L)->loop))
         return 0;
     if (lua_isnoneornil(L, 1))
         fputs("\r\033[K", stderr);
@@ -433,8 +434,56 @@ static int p_progress(lua_State *L)
     return 0;
 }
 
+/* ask(text): writes text to the terminal (stderr) and waits on the loop for a line on stdin:
+ * other tasks go on meanwhile, --timeout and Ctrl-C end the wait. Returns the line without its
+ * end, or nil at the end of input. Only the consent prompt uses it (after checking both are
+ * terminals). */
+static int stdin_readable(void *arg)
+{
+    (void)arg;
+    return loop_fd_readable(0);
+}
+
+static int ask_k(lua_State *L, int status, lua_KContext ctx)
+{
+    char buf[256];
+    size_t len = 0;
+    (void)status;
+    (void)ctx;
+    loop_watch_fd(host_of(L)->loop, -1, NULL);
+    for (;;) { /* a terminal hands over whole lines: these reads do not block */
+        char c;
+        ssize_t n = read(0, &c, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 && len == 0) {
+            lua_pushnil(L); /* end of input: no answer */
+            return 1;
+        }
+        if (n <= 0 || c == '\n')
+            break;
+        if (c != '\r' && len < sizeof buf)
+            buf[len++] = c;
+        if (!loop_fd_readable(0))
+            break; /* a line ended by Ctrl-D, without its newline */
+    }
+    lua_pushlstring(L, buf, len);
+    return 1;
+}
+
+static int p_ask(lua_State *L)
+{
+    struct loop *lp = host_of(L)->loop;
+    fputs("\r\033[K", stderr); /* over a progress line */
+    fputs(luaL_checkstring(L, 1), stderr);
+    fflush(stderr);
+    loop_watch_fd(lp, 0, loop_waiter(L));
+    return loop_wait(L, lp, stdin_readable, NULL, NULL, ask_k, 0);
+}
+
 static const luaL_Reg private_funcs[] = {
     {"progress", p_progress},
+    {"ask", p_ask},
     {"error", p_error},
     {"now", p_now},
     {"is_null", p_is_null},
@@ -488,6 +537,8 @@ int ecap_open(lua_State *L, struct host *h)
     luaL_newlibtable(L, private_funcs);
     lua_pushlightuserdata(L, h);
     luaL_setfuncs(L, private_funcs, 1);
-    lua_call(L, 2, 0);
+    lua_call(L, 2, 1);
+    bindings_set_preview_hook(L, -1); /* the helpers return it */
+    lua_pop(L, 1);
     return 1;
 }

@@ -11,11 +11,19 @@
 --   (no flag)                              edits with deleteBills=false: bills are kept
 --   --delete-bills                         asks for it WITHOUT the confirmation: the binding's
 --                                          guard refuses before anything is sent (shown, exit 1)
---   --delete-bills --yes-delete-bills      passes {deleteBills = true, confirm = "delete bills"}
+--   --delete-bills --yes-delete-bills      passes {deleteBills = true, confirm = "delete bills"}:
+--                                          the script's intent. The person running it must
+--                                          consent too: on a terminal ecaphost shows the bills
+--                                          it would delete and asks for yes; without a terminal
+--                                          the host option --allow-destructive is needed.
+-- Try --dry-run first: it lists those bills (count, dates, total cost, other meters) and sends
+-- nothing.
 --
 --   ecaphost run --sim scripts/workflows/end_account_meter.lua
 --   ecaphost run --sim scripts/workflows/end_account_meter.lua --delete-bills
+--   ecaphost run --sim --dry-run scripts/workflows/end_account_meter.lua --delete-bills --yes-delete-bills
 --   ecaphost run --sim scripts/workflows/end_account_meter.lua --delete-bills --yes-delete-bills
+--   ecaphost run --sim --allow-destructive scripts/workflows/end_account_meter.lua --delete-bills
 --   ecaphost run --environment us-east scripts/workflows/end_account_meter.lua \
 --     --meter 1234 --account-meter 5678 --end-date 2025-10-31
 --
@@ -141,7 +149,8 @@ else
     .. " that has a line for meter %d - WHOLE bills, other meters' lines included; it cannot be undone",
     day(rel.endDate), end_date, rel.accountId, end_date, meter.meterId))
   if opts.yes then
-    print("step 2: confirmed by --yes-delete-bills: passing {deleteBills = true, confirm = \"delete bills\"}")
+    print("step 2: confirmed by --yes-delete-bills: passing {deleteBills = true, confirm = \"delete bills\"};"
+      .. " the run must consent too (yes at the prompt on a terminal, or --allow-destructive)")
     options = { deleteBills = true, confirm = "delete bills" }
   elseif ecap.config().allow_destructive then
     print("step 2: not confirmed by --yes-delete-bills, but the run has --allow-destructive, which lifts"
@@ -156,11 +165,19 @@ end
 
 step(2, function()
   local am, meta = ecap.account_meters.edit(rel.accountMeterId, body, options)
+  if ecap.is_dry_run(am) then
+    print("step 2: dry run: not sent (the call and its preview are above)")
+    return
+  end
   local deleted = meta.headers["x-sim-deleted-bills"]   -- the simulator says how many; the API does not
   print(string.format("step 2: done: relationship %d now %s .. %s%s", am.accountMeterId, day(am.beginDate),
     day(am.endDate), options.deleteBills and (", bills deleted: " .. (deleted or "see the bill list")) or ""))
 end, function(err)
   if type(err) == "table" and err.rule == "guard" then
     return "nothing was sent: the guard refused. To go ahead, run again with --delete-bills --yes-delete-bills"
+  end
+  if type(err) == "table" and err.rule == "consent" then
+    return "nothing was sent: the run did not consent. Run it from a terminal and answer yes, or add the"
+      .. " host option --allow-destructive (--dry-run shows the bills it would delete)"
   end
 end)

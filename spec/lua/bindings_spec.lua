@@ -131,11 +131,11 @@ describe("bindings", function()
                         vendorTypeId = 1 }, cjson.decode(q.body))
     end)
 
-    it("sends deleteBills=true with confirm = \"delete bills\" (confirm is never sent)", function()
+    it("sends deleteBills=true with confirm = \"delete bills\" when the run consents (confirm is never sent)", function()
       local r = ok_run([[
         local am, meta = ecap.account_meters.edit(2, ]] .. EDIT .. [[, {deleteBills = true, confirm = "delete bills"})
         out { deleted = meta.headers["x-sim-deleted-bills"] }
-      ]])
+      ]], { args = { "--allow-destructive" } })
       local q = the_request("PUT", "/api/v3/accountmeter/2", "deleteBills=true")
       assert.is_nil(q.body:find("confirm", 1, true))
       assert.are.equal("2", r.deleted)
@@ -170,12 +170,12 @@ describe("bindings", function()
                         taskType = "COSTAVOIDANCE" }, r)
     end)
 
-    it("sends an empty filters list when confirmed with \"all meters\" (confirm never sent)", function()
-      local r = ok_run [[
+    it("sends an empty filters list confirmed with \"all meters\" when the run consents (confirm never sent)", function()
+      local r = ok_run([[
         local t = ecap.cost_avoidance.bulk_update({ filters = {}, includeMeterInCostAvoidance = true },
                                                   { confirm = "all meters" })
         out { meters = t.baselineLog.numberOfMeters }
-      ]]
+      ]], { args = { "--allow-destructive" } })
       local q = the_request("PUT", "/api/v3/savings/settings")
       assert.truthy(q.body:find('"filters":[]', 1, true), q.body)
       assert.is_nil(q.body:find("confirm", 1, true))

@@ -11,8 +11,8 @@ describe("ecap.cost_avoidance.count", function()
   teardown(function() sim.stop() end)
   before_each(function() sim.reset(); sim.clear_requests() end)
 
-  local function run(code)
-    return T.expect(0, T.run_script(code, {}, { url = sim.url, quiet = true }))
+  local function run(code, host_opts)
+    return T.expect(0, T.run_script(code, host_opts or {}, { url = sim.url, quiet = true }))
   end
 
   it("sends the FilterEdit list as the body and onlyMetersInCAP as the query", function()
@@ -77,7 +77,7 @@ describe("ecap.cost_avoidance.count", function()
         local t = ecap.cost_avoidance.bulk_update({ filters = filters, numBaselineMonths = 24 }, { confirm = "all meters" })
         t = ecap.cost_avoidance.wait(t, { interval = 0.05 })
         print(c.count, t.baselineLog.numberOfMeters)
-      end]])
+      end]], { "--allow-destructive" })
     local n = 0
     for a, b in r.stdout:gmatch("(%d+)\t(%d+)") do
       n = n + 1

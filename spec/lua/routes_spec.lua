@@ -15,7 +15,7 @@ describe("ecaphost routes", function()
     local r = T.expect(0, T.run({ "routes" }))
     for _, name in ipairs { "meter_groups.refresh", "account_meters.edit", "cost_avoidance.bulk_update",
                             "cost_avoidance.count", "files.upload", "meters.apply_release",
-                            "meters.convert_to_esa_calculated" } do
+                            "meters.convert_to_esa_calculated", "account_meters.get" } do
       assert.matches(name, r.stdout, 1, true)
     end
     assert.matches("PUT  /api/v3/accountmeter/{accountMeterId}", r.stdout, 1, true)
@@ -26,7 +26,7 @@ describe("ecaphost routes", function()
   it("--json gives one array with the same facts", function()
     local r = T.expect(0, T.run({ "routes", "--json" }))
     local list = cjson.decode(r.stdout)
-    assert.are.equal(7, #list)
+    assert.are.equal(8, #list)
     local byname = {}
     for _, e in ipairs(list) do byname[e.name] = e end
     assert.are.same({ name = "cost_avoidance.bulk_update", method = "PUT", path = "/api/v3/savings/settings",
@@ -85,8 +85,8 @@ describe("ecap.request on a guarded route", function()
       local writes = 0
       for _, q in ipairs(reqs) do if q.method ~= "GET" then writes = writes + 1 end end
       if c[3] then
-        assert.matches("^validation\tguard\t", r.stdout, nil, false)
-        assert.matches("ecap.request cannot confirm it", r.stdout, 1, true)
+        assert.matches("^validation\tconsent\t", r.stdout, nil, false)
+        assert.matches("the run has not consented", r.stdout, 1, true)
         assert.matches("--allow-destructive", r.stdout, 1, true)
         assert.are.equal(0, writes, "nothing may be sent")
       else
@@ -95,10 +95,11 @@ describe("ecap.request on a guarded route", function()
     end)
   end
 
-  it("names the binding to use", function()
+  it("names both ways for the run to consent", function()
     local r = T.run_script([[print(select(2, pcall(ecap.request, "PUT", "/api/v3/accountmeter/1",
       { query = { deleteBills = true }, body = {} })))]], {}, { url = sim.url, quiet = true })
-    assert.matches("use ecap.account_meters.edit with confirm = \"delete bills\"", r.stdout, 1, true)
+    assert.matches("run with --allow-destructive (config allow_destructive = true), or from a terminal to "
+      .. "answer yes at the prompt", r.stdout, 1, true)
   end)
 
   it("follows a config override of the guarded route", function()
@@ -112,9 +113,9 @@ describe("ecap.request on a guarded route", function()
       print(ok, e.rule)
       ok, e = pcall(ecap.request, "PUT", "/api/v3/savings/settings", { body = { filters = json.array{}, numBaselineMonths = 24 } })
       print(e.rule)]]) }))
-    assert.matches("^false\tguard\n", r.stdout)
+    assert.matches("^false\tconsent\n", r.stdout)
     -- the old path is no longer the bulk update's: not guarded (the simulator answers it)
-    assert.is_nil(r.stdout:find("guard\n.*guard"), r.stdout)
+    assert.is_nil(r.stdout:find("consent\n.*consent"), r.stdout)
   end)
 
   it("--allow-destructive lets the raw call through", function()

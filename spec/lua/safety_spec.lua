@@ -21,9 +21,12 @@ local function lines(path)
   return out
 end
 
+-- The calls that change something: not GETs, nor the count (a POST that only reads).
 local function posts()
   local n = 0
-  for _, q in ipairs(sim.requests()) do if q.method ~= "GET" then n = n + 1 end end
+  for _, q in ipairs(sim.requests()) do
+    if q.method ~= "GET" and q.path ~= "/api/v3/savings/meter/count" then n = n + 1 end
+  end
   return n
 end
 
@@ -63,8 +66,9 @@ describe("--dry-run", function()
     assert.matches("dry\ttrue\tcost_avoidance.bulk_update\tPUT\t/api/v3/savings/settings\t24\n", r.stdout, 1, true)
     assert.matches("wait\ttrue\nconfig\ttrue\nmeter\t1\n", r.stdout, 1, true)
     assert.matches("dry-run: would send 1 call (cost_avoidance.bulk_update: 1)", r.stderr, 1, true)
+    assert.matches("\npreview: would update %d+ meters?\n", r.stdout)
     assert.are.equal(0, posts())
-    assert.are.equal(1, #sim.requests()) -- the GET
+    assert.are.equal(2, #sim.requests()) -- the GET, and the count of the bulk update's preview
   end)
 
   it("a destructive call is previewed, never sent, without consent", function()

@@ -230,8 +230,26 @@ describe("workflows", function()
       assert.are.same({ "GET", "/api/v3/meter/1" }, { reqs[1].method, reqs[1].path })
     end)
 
-    it("deletes the bills with --delete-bills --yes-delete-bills (confirm passed)", function()
+    it("--yes-delete-bills alone cannot consent for the run: refused without a terminal, nothing sent", function()
       local r = run({ "--base-url", sim.url }, END_AM, { "--meter", "1", "--account-meter", "2",
+        "--end-date", "2025-10-31", "--delete-bills", "--yes-delete-bills" })
+      assert.are.equal(1, r.code)
+      has(r.stdout, "the run has not consented: run with --allow-destructive")
+      has(r.stdout, "nothing was sent: the run did not consent")
+      assert.are.equal(0, sent("PUT", "/api/v3/accountmeter/"))
+    end)
+
+    it("--dry-run lists the bills it would delete and sends nothing", function()
+      local r = run({ "--base-url", sim.url, "--dry-run" }, END_AM, { "--meter", "1", "--account-meter", "2",
+        "--end-date", "2025-10-31", "--delete-bills", "--yes-delete-bills" })
+      T.expect(0, r)
+      has(r.stdout, "DRY-RUN account_meters.edit PUT " .. sim.url .. "/api/v3/accountmeter/2?deleteBills=true")
+      has(r.stdout, "preview: would delete 2 bills of account 2001-0001 (id 1), meter E-HQ-MAIN (id 1) starting on or after 2025-10-31")
+      assert.are.equal(0, sent("PUT", "/api/v3/accountmeter/"))
+    end)
+
+    it("deletes the bills with --delete-bills --yes-delete-bills under --allow-destructive", function()
+      local r = run({ "--base-url", sim.url, "--allow-destructive" }, END_AM, { "--meter", "1", "--account-meter", "2",
         "--end-date", "2025-10-31", "--delete-bills", "--yes-delete-bills" })
       T.expect(0, r)
       has(r.stdout, 'passing {deleteBills = true, confirm = "delete bills"}')

@@ -142,3 +142,125 @@ function ecap.cost_avoidance.wait(task, opts)
     sleep(interval < left and interval or left)
   end
 end
+
+-- ---- previews and the consent prompt of destructive calls (bindings/guard.c) ---------------
+local ask, pages = private.ask, ecap.pages
+
+local function date_of(v) return type(v) == "string" and v:sub(1, 10) or nil end
+
+-- A bulk update: how many meters its filters match, asked of the server (it only reads).
+local function meters_to_update(body)
+  local filters = body and body.filters
+  if filters == nil or is_null(filters) then filters = {} end
+  local r = ecap.cost_avoidance.count(filters, { onlyMetersInCAP = false })
+  local n = type(r) == "table" and r.count
+  if math_type(n) ~= "integer" then return "the server's count came back without a number" end
+  local desc = type(r.description) == "string" and r.description ~= "" and ("\nthe server's description: " .. r.description) or ""
+  return format("would update %d meter%s%s", n, n == 1 and "" or "s", desc)
+end
+
+-- The path parameter of path by the run's template ("/api/v3/accountmeter/{accountMeterId}").
+local function path_id(path, template)
+  local pattern = template:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"):gsub("{[^}]*}", "(%%d+)")
+  return math.tointeger(tonumber(path:lower():match("^" .. pattern:lower() .. "/?$")))
+end
+
+local function plural(n, word) return format("%d %s%s", n, word, n == 1 and "" or "s") end
+
+-- deleteBills=true: the bills it would delete, by the seed's rule: every bill of the
+-- relationship's account with a line for its meter that starts on or after the new end date
+-- (whole bills: other meters' lines on them go too). Reads the relationship, then the account's
+-- bills, paged.
+local function bills_to_delete(path, template, body)
+  local id = path_id(path, template)
+  if not id then return "cannot tell which relationship " .. path .. " is" end
+  local am = ecap.account_meters.get(id)
+  local account, meter = am.account or {}, am.meter or {}
+  local cut = date_of(body and body.endDate) or date_of(am.endDate)
+  if math_type(account.accountId) ~= "integer" or math_type(meter.meterId) ~= "integer" or not cut then
+    return format("relationship %d came back without its account, meter or end date", id)
+  end
+  local n, first, last, total, others, names = 0, nil, nil, 0, {}, {}
+  for b in pages("/api/v3/bill", { query = { filter = format("accountId equals '%d'", account.accountId) },
+                                   pageSize = 500 }) do
+    local mine, other = false, {}
+    for _, m in ipairs(type(b.meters) == "table" and b.meters or {}) do
+      if m.meterId == meter.meterId then mine = true else other[#other + 1] = m end
+    end
+    local begin = date_of(b.beginDate)
+    if mine and begin and begin >= cut then
+      n = n + 1
+      if not first or begin < first then first = begin end
+      local finish = date_of(b.endDate) or begin
+      if not last or finish > last then last = finish end
+      total = total + (tonumber(b.totalCost) or 0)
+      for _, m in ipairs(other) do
+        if m.meterId ~= nil and not others[m.meterId] then
+          others[m.meterId] = true
+          names[#names + 1] = tostring(m.meterCode or m.meterId)
+        end
+      end
+    end
+  end
+  local who = format("account %s (id %d), meter %s (id %d)", tostring(account.accountCode or "?"),
+    account.accountId, tostring(meter.meterCode or "?"), meter.meterId)
+  if n == 0 then
+    return format("would delete no bills: none of %s starts on or after %s", who, cut)
+  end
+  local lines = {
+    format("would delete %s of %s starting on or after %s", plural(n, "bill"), who, cut),
+    format("from %s to %s, total cost %.2f", first, last, total),
+    #names == 0 and "no other meter has lines on them"
+      or format("whole bills: the lines of %s on them go too: %s", plural(#names, "other meter"),
+                concat(names, ", ")),
+  }
+  return concat(lines, "\n")
+end
+
+local function preview(route, path, template, body, query)
+  if route == "cost_avoidance.bulk_update" then return meters_to_update(body) end
+  if route == "account_meters.edit" then
+    local d = type(query) == "table" and query.deleteBills
+    if d == true or type(d) == "string" and d:lower() == "true" then
+      return bills_to_delete(path, template, body)
+    end
+  end
+  return nil
+end
+
+-- A preview never stops the call it describes: a failed read says why instead.
+local function try_preview(...)
+  local ok, text = pcall(preview, ...)
+  if ok then return text end
+  return "no preview: " .. tostring(text)
+end
+
+local yes_to_all, prompting = false, false
+local release_prompt = setmetatable({}, { __close = function() prompting = false end })
+
+local function consent(operation, route, method, path, template, body, query, what)
+  if yes_to_all then return true end
+  local text = try_preview(route, path, template, body, query)
+  while prompting do sleep(0.05) end -- ecap.parallel items: one prompt at a time
+  if yes_to_all then return true end
+  prompting = true
+  local answer
+  do
+    local _ <close> = release_prompt -- also when Ctrl-C or a REPL interrupt ends the wait
+    answer = ask(format("\n%s: a destructive call:\n  %s %s\n  %s\n%s" ..
+      "Type yes to send it, all to send every destructive call of this run, anything else to refuse: ",
+      operation, method, path, what, text and ("  " .. text:gsub("\n", "\n  ") .. "\n") or ""))
+  end
+  local a = answer and answer:lower():match("^%s*(.-)%s*$")
+  if a == "all" then yes_to_all = true end
+  if a == "yes" or a == "all" then return true end
+  error(new_error("validation", format("%s: %s: not sent: %s at the prompt", operation, what,
+    answer and format("answered %q", answer) or "no answer (end of input)"), { rule = "consent" }), 0)
+end
+
+-- bindings/guard.c calls this: "preview" (--dry-run) returns the text under the DRY-RUN line,
+-- "ask" returns when the operator says yes.
+return function(mode, operation, route, method, path, template, body, query, what)
+  if mode == "preview" then return try_preview(route, path, template, body, query) end
+  return consent(operation, route, method, path, template, body, query, what)
+end

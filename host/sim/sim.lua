@@ -333,7 +333,7 @@ local MODES = { status = 503, hang = 0, reset = 200, truncate = 200, text = 500,
 local function fault_view(f)
   return { count = f.count, mode = f.mode, status = f.status, retryAfter = f.retryAfter or NULL,
            pathPrefix = f.pathPrefix or NULL, method = f.method or NULL, seconds = f.seconds,
-           body = f.body or NULL, headers = f.headers and json.object(f.headers) or NULL }
+           body = f.body or NULL, ["repeat"] = f.times, headers = f.headers and json.object(f.headers) or NULL }
 end
 
 local function faults_view()
@@ -368,8 +368,10 @@ function H.add_fault(req)
     method = C.string(b, "method", "optional"),
     seconds = C.number(b, "seconds", "optional") or 60,
     body = C.string(b, "body", "optional"),
+    times = C.int(b, "repeat", "optional", { min = 1, max = 64 * 1024 * 1024 }) or 1,
     headers = headers,
   }
+  if #(f.body or "") * f.times > 64 * 1024 * 1024 then C.bad("repeat: body x repeat must be at most 64 MiB") end
   if f.seconds < 0 or f.seconds > 600 then C.bad("seconds: must be from 0 to 600") end
   if f.method then f.method = f.method:upper() end
   faults[#faults + 1] = f
@@ -551,7 +553,7 @@ local function fault_reply(f)
   elseif f.mode == "body" then
     -- exactly the given body and headers: no Content-Type unless the fault names one
     for k, v in pairs(f.headers or {}) do headers[k] = v end
-    return { status = f.status, body = f.body or "", headers = headers }
+    return { status = f.status, body = string.rep(f.body or "", f.times), headers = headers }
   end
 end
 

@@ -1,9 +1,10 @@
 -- The retry table for every mutating binding (issue 9), against the simulator's fault switches:
--- a 503 is sent again (the server did not act) and ends ok; a 500 and a reset mid-reply are
--- not sent again (the server may have acted): outcome unknown, exit 6; a 400 with a 2 MB body
--- is a failure whose message stays short. Each time the journal holds the intent and the
+-- a 503 and a 429 (Retry-After: 1) are sent again (the server did not act) and end ok; a 500,
+-- a reset mid-reply, a truncated reply and a hang past --http-timeout are not sent again (the
+-- server may have acted): outcome unknown, exit 6; a 400 with a 2 MB body is a failure whose
+-- message stays short. Each time the journal holds the intent and the
 -- outcome, parseable, and `ecaphost journal` counts it. retry_spec.lua has the rest of the
--- table (429, Retry-After, hangs, budgets, GETs) on one binding.
+-- table (Retry-After dates, budgets, GETs, refused connections) on one binding.
 -- Run: ECAPHOST=build/ecaphost ECAP_SRC=. lua5.4 /usr/bin/busted spec/lua/retry_bindings_spec.lua
 local T = require "spec.lua.support"
 local cjson = require "cjson"
@@ -32,8 +33,13 @@ local BINDINGS = {
 -- Each fault: the simulator's switch, and what must follow.
 local FAULTS = {
   { name = "503 once", fault = { mode = "status", status = 503 }, exit = 0, outcome = "ok", attempts = 2, seen = 2 },
+  { name = "429 with Retry-After: 1", fault = { mode = "status", status = 429, retryAfter = 1 }, exit = 0,
+    outcome = "ok", attempts = 2, seen = 2 },
   { name = "500", fault = { mode = "status", status = 500 }, exit = 6, outcome = "unknown", attempts = 1, seen = 1 },
   { name = "a reset mid-reply", fault = { mode = "reset" }, exit = 6, outcome = "unknown", attempts = 1, seen = 1 },
+  { name = "a truncated reply", fault = { mode = "truncate" }, exit = 6, outcome = "unknown", attempts = 1, seen = 1 },
+  { name = "a hang past --http-timeout", fault = { mode = "hang", seconds = 5 }, args = { "--http-timeout", "1" },
+    exit = 6, outcome = "unknown", attempts = 1, seen = 1 },
   { name = "400 with a 2 MB body", fault = { mode = "body", status = 400, body = string.rep("x", 1024), ["repeat"] = 2048,
     headers = { ["Content-Type"] = "text/plain" } },
     exit = 0, outcome = "failed", attempts = 1, seen = 1 },
@@ -61,7 +67,7 @@ describe("every mutating binding follows the retry table", function()
         local journal = T.tmpname(".jsonl")
         local r = T.run_script("local ok, e = pcall(function() return " .. b[2] .. " end)\n" ..
           "if ok then print('OK') else print('ERR', e.kind, e.outcome, e.attempts, #e.message) end",
-          { "--journal", journal, "--allow-read", dir }, { url = sim.url, quiet = true, kill_after = 60 })
+          { "--journal", journal, "--allow-read", dir, table.unpack(f.args or {}) }, { url = sim.url, quiet = true, kill_after = 60 })
         T.expect(f.exit, r)
         if f.outcome == "ok" then
           assert.are.equal("OK\n", r.stdout)

@@ -278,8 +278,12 @@ if check(main, "no container runs `ecaphost run`") then
     end
   end
 
-  -- The script comes from a ConfigMap.
-  local script = words[#words]
+  -- The script (the first .lua word: options and the script's arguments may surround it)
+  -- comes from a ConfigMap.
+  local script
+  for _, w in ipairs(words) do
+    if not script and w:match("%.lua$") then script = w end
+  end
   local _, svol = mount_of(main, script, pod.volumes)
   check(svol and svol.configMap, "the script " .. tostring(script) .. " must come from a ConfigMap volume")
 end

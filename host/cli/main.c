@@ -589,6 +589,8 @@ static int schedule_command(int argc, char **argv, int i)
             if ((rc = apply(&c, o, v)))
                 break;
             key_file |= o->id == OPT_KEY_FILE;
+            if (o->id == OPT_KEY_FD)
+                continue; /* read once, here: each run gets the key on a pipe of its own */
             pass[n_pass++] = strdup(o->name);
             if (v)
                 pass[n_pass++] = is_path_option(o->id) ? absolute_path(v) : strdup(v);
@@ -611,11 +613,12 @@ static int schedule_command(int argc, char **argv, int i)
         rc = EXIT_CONFIG;
         goto out;
     }
-    /* The key the scheduler holds: $ECAP_API_KEY unless --api-key-file names a file (each run
+    /* The key the scheduler holds, piped to each run: from --api-key-fd, else $ECAP_API_KEY
+     * (taken out of the environment either way), unless --api-key-file names a file (each run
      * then reads that file itself). In c.cfg: wiped when freed. */
-    if (!key_file && getenv("ECAP_API_KEY") && *getenv("ECAP_API_KEY")
-        && config_set(&c.cfg.api_key, getenv("ECAP_API_KEY"))) {
-        rc = EXIT_SCRIPT;
+    if (config_take_key_sources(&c.cfg, !key_file, err, sizeof err)) {
+        fprintf(stderr, "ecaphost: %s\n", err);
+        rc = EXIT_CONFIG;
         goto out;
     }
     so.api_key = c.cfg.api_key;

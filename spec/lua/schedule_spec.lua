@@ -513,4 +513,17 @@ describe("schedule: the API key", function()
     local r = T.expect(0, schedule(dir, { "--once", "key", "jobs.lua" }, { no_key = true, env = { ECAP_API_KEY = KEY } }))
     assert.matches("status\t200\tpiped", r.stdout, 1, true)
   end)
+  it("reads --api-key-fd once and pipes the key to every run, not just the first", function()
+    local dir = project {
+      ["jobs.lua"] = [[return { { name = "fd", every = "1s", script = "jobs/ok.lua" } }]],
+      ["jobs/ok.lua"] = OK_JOB,
+    }
+    -- the key on descriptor 3 of the scheduler; SIGTERM after three and a half seconds
+    T.sh(string.format("cd %s && env -u ECAP_API_KEY -u STATE_DIRECTORY XDG_STATE_HOME=%s ECAP_CONFIG=/dev/null "
+      .. "timeout -s TERM 3.5 %s schedule --base-url %s --api-key-fd 3 jobs.lua 3<%s", T.q(dir), T.q(dir .. "/state"),
+      T.q(T.bin:sub(1, 1) == "/" and T.bin or os.getenv("PWD") .. "/" .. T.bin), sim.url, T.q(keyfile)))
+    local runs = of_job(records(dir), "fd")
+    assert.is_true(#runs >= 2, "runs: " .. #runs)
+    for _, r in ipairs(runs) do assert.are.equal("ok", r.outcome, r.stderr_tail and table.concat(r.stderr_tail, "\n")) end
+  end)
 end)

@@ -38,6 +38,7 @@ struct run {
     int lock_fd;              /* the job's lock while it runs, or -1 */
     char output[PATH_MAX];
     char run_id[128];         /* "<job>/<UTC start>", as its output file is named */
+    char journal[PATH_MAX];   /* the run's call journal, or "" (none) */
 };
 
 struct sched {
@@ -116,7 +117,7 @@ static void add_num(struct argv_buf *a, const char *opt, double v)
 /* `ecaphost run [host options] [the job's options] -- SCRIPT ARGS...`; for on_failure: the
  * same profile, default limits, its own allow_write, and the record as arg[1]. */
 static void build_argv(const struct sched *sc, const struct job *j, enum run_kind kind, const char *record_json,
-                       int key_fd, struct argv_buf *a)
+                       const char *journal, int key_fd, struct argv_buf *a)
 {
     memset(a, 0, sizeof *a);
     add(a, "ecaphost");
@@ -139,6 +140,10 @@ static void build_argv(const struct sched *sc, const struct job *j, enum run_kin
             add(a, "--allow-destructive");
         if (j->dry_run)
             add(a, "--dry-run");
+        if (*journal) {
+            add(a, "--journal");
+            add(a, journal);
+        }
     } else {
         add_num(a, "--timeout", JOB_DEFAULT_TIMEOUT);
         for (int i = 0; i < j->n_on_failure_write; i++) {
@@ -242,6 +247,10 @@ static struct run *start_run(struct sched *sc, const struct job *j, enum run_kin
     snprintf(r->job, sizeof r->job, "%s", j->name);
     r->scheduled = scheduled;
     r->start = wall_now();
+    if (kind == RUN_JOB && journal_file(&sc->paths, j, r->journal, sizeof r->journal) < 0) {
+        job_log("ERROR", j->name, NULL, "journal directory under %s: %s", sc->paths.state_dir, strerror(errno));
+        return NULL;
+    }
     if (kind == RUN_JOB) {
         out_fd = output_open(&sc->paths, j->name, r->start, r->output, sizeof r->output);
     } else {
@@ -262,7 +271,7 @@ static struct run *start_run(struct sched *sc, const struct job *j, enum run_kin
         close(out_fd);
         return NULL;
     }
-    build_argv(sc, j, kind, record_text, key_fd, &a);
+    build_argv(sc, j, kind, record_text, r->journal, key_fd, &a);
     pid = fork();
     if (pid == 0)
         exec_child(sc, out_fd, key_fd, a.v);
@@ -353,6 +362,7 @@ static int finish_run(struct sched *sc, struct run *r, int st)
     rec.output = r->output;
     rec.pid = (long)r->pid;
     rec.run_id = r->run_id;
+    rec.journal = r->journal[0] ? r->journal : NULL;
     {
         char *line = record(sc, &rec);
         job_log(strcmp(outcome, "ok") ? "WARN" : "INFO", r->job, r->run_id, "run ended: %s (%s %d)", outcome,

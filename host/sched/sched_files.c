@@ -247,6 +247,22 @@ int output_open(const struct sched_paths *p, const char *job, time_t start, char
     return -1;
 }
 
+int journal_file(const struct sched_paths *p, const struct job *j, char *buf, size_t len)
+{
+    char dir[PATH_MAX];
+    if (j->journal == 0)
+        return 0;
+    if (j->journal_path) {
+        snprintf(buf, len, "%s", j->journal_path);
+        return 1;
+    }
+    snprintf(dir, sizeof dir, "%s/journal", p->state_dir);
+    if (make_dirs(dir))
+        return -1;
+    snprintf(buf, len, "%s/%s.jsonl", dir, j->name);
+    return 1;
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -364,6 +380,16 @@ static void set_time(lua_State *L, const char *key, time_t t)
     lua_setfield(L, -2, key);
 }
 
+/* [-0, +0] t.key = v, or null, on the table on top. */
+static void set_text(lua_State *L, const char *key, const char *v)
+{
+    if (v)
+        lua_pushstring(L, v);
+    else
+        json_push_null(L);
+    lua_setfield(L, -2, key);
+}
+
 /* Under lua_pcall: builds the record table and encodes it; returns a malloc'd string. */
 static int encode_record(lua_State *L)
 {
@@ -387,15 +413,10 @@ static int encode_record(lua_State *L)
     set_time(L, "scheduled", r->scheduled);
     set_time(L, "start", r->start);
     set_time(L, "end", r->end);
-    if (r->output)
-        lua_pushstring(L, r->output);
-    else
-        json_push_null(L);
-    lua_setfield(L, -2, "output");
+    set_text(L, "output", r->output);
     push_tail(L, r->output);
     lua_setfield(L, -2, "output_tail");
-    json_push_null(L); /* the call journal: once the safety issue's journal exists */
-    lua_setfield(L, -2, "journal");
+    set_text(L, "journal", r->journal);
     if (r->pid) {
         lua_pushinteger(L, r->pid);
         lua_setfield(L, -2, "pid");

@@ -35,6 +35,11 @@ int lock_take(const char *path, int *fd, long *holder, char *err, size_t errlen)
 /* Creates output/<job>/<UTC start>.log; returns its fd (close-on-exec) and its path, or -1. */
 int output_open(const struct sched_paths *p, const char *job, time_t start, char *path, size_t len);
 
+/* The call journal of j's runs into buf: the job's journal = "path", else
+ * <state>/journal/<job>.jsonl (the directory created 0700). Returns 1 with buf, 0 when the job
+ * has journal = false, -1 (errno) when the directory cannot be made. */
+int journal_file(const struct sched_paths *p, const struct job *j, char *buf, size_t len);
+
 /* Deletes all but the newest `keep` output files of a job. */
 void output_prune(const struct sched_paths *p, const char *job, int keep);
 
@@ -64,6 +69,7 @@ struct record {
     const char *output;          /* output file, or NULL */
     long pid;
     const char *run_id;          /* or NULL */
+    const char *journal;         /* the run's call journal, or NULL */
 };
 
 /* The record as one JSON line (no newline), malloc'd; the tail of its output file included.

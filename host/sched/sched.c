@@ -16,6 +16,7 @@
 
 #include "lib/json.h"
 #include "lib/limits.h"
+#include "lib/log.h"
 #include "run/exit_codes.h"
 #include "sched.h"
 #include "sched_private.h"
@@ -117,13 +118,22 @@ static void add_num(struct argv_buf *a, const char *opt, double v)
 /* `ecaphost run [host options] [the job's options] -- SCRIPT ARGS...`; for on_failure: the
  * same profile, default limits, its own allow_write, and the record as arg[1]. */
 static void build_argv(const struct sched *sc, const struct job *j, enum run_kind kind, const char *record_json,
-                       const char *journal, int key_fd, struct argv_buf *a)
+                       const struct run *r, int key_fd, struct argv_buf *a)
 {
     memset(a, 0, sizeof *a);
     add(a, "ecaphost");
     add(a, "run");
     for (int i = 0; i < sc->o->n_host_args; i++)
         add(a, sc->o->host_args[i]);
+    /* the run's log lines: the scheduler's format, this job and run (lib/log.h) */
+    if (sc->o->log_json) {
+        add(a, "--log-format");
+        add(a, "json");
+    }
+    add(a, "--log-job");
+    add(a, j->name);
+    add(a, "--log-run-id");
+    add(a, r->run_id);
     if (kind == RUN_JOB) {
         add_num(a, "--timeout", j->timeout_s);
         if (j->max_memory_mb > 0)
@@ -140,9 +150,9 @@ static void build_argv(const struct sched *sc, const struct job *j, enum run_kin
             add(a, "--allow-destructive");
         if (j->dry_run)
             add(a, "--dry-run");
-        if (*journal) {
+        if (r->journal[0]) {
             add(a, "--journal");
-            add(a, journal);
+            add(a, r->journal);
         }
     } else {
         add_num(a, "--timeout", JOB_DEFAULT_TIMEOUT);
@@ -271,7 +281,7 @@ static struct run *start_run(struct sched *sc, const struct job *j, enum run_kin
         close(out_fd);
         return NULL;
     }
-    build_argv(sc, j, kind, record_text, r->journal, key_fd, &a);
+    build_argv(sc, j, kind, record_text, r, key_fd, &a);
     pid = fork();
     if (pid == 0)
         exec_child(sc, out_fd, key_fd, a.v);
@@ -740,8 +750,11 @@ int sched_main(const struct sched_options *o)
         fprintf(stderr, "ecaphost: out of memory\n");
         return EXIT_SCRIPT;
     }
-    if (o->log_json)
-        log_use_json(sc.L);
+    if (o->log_json && log_set_format(LOG_JSON)) {
+        fprintf(stderr, "ecaphost: out of memory\n");
+        lua_close(sc.L);
+        return EXIT_SCRIPT;
+    }
     unsetenv("ECAP_API_KEY"); /* no run's environment has the key: it goes on a pipe */
     if (load(o, &sc.s, err, sizeof err)) {
         fprintf(stderr, "ecaphost: %s\n", err);
@@ -806,7 +819,7 @@ out:
         close(lock_fd);
     if (sc.log)
         fclose(sc.log);
-    log_use_json(NULL);
+    log_set_format(LOG_TEXT);
     lua_close(sc.L);
     free(sc.next);
     schedule_free(&sc.s);

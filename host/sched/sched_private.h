@@ -53,12 +53,11 @@ time_t wall_now(void);
 void iso_utc(time_t t, char *buf, size_t len);
 
 /* One log line on stderr: "2026-12-02T16:40:05Z INFO  message" (job_log: "... INFO  job x:
- * message"), or after log_use_json(L) (L: a plain state for the codec; NULL: back to text) one
- * JSON object {"time","level","msg"[,"job"][,"run_id"]}. */
+ * message"), or under --log-format json (lib/log.h) one JSON object
+ * {"time","level","msg"[,"job"][,"run_id"]}. */
 void sched_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void job_log(const char *level, const char *job, const char *run_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void log_use_json(lua_State *L);
 
 /* One run as the run log records it. */
 struct record {

@@ -354,13 +354,24 @@ describe("schedule: reload, lock, --once", function()
     local ended
     for line in h.err():gmatch("[^\n]+") do
       local o = T.json(line)
-      assert.matches("^%d+%-%d+%-%d+T%d+:%d+:%d+Z$", o.time)
+      assert.matches("^%d+%-%d+%-%d+T%d+:%d+:%d+%.%d%d%dZ$", o.time)
       assert.is_truthy(o.level and o.msg, line)
       if o.msg:find("^run ended") and o.run_id == recs[1].run_id then ended = o end
     end
     assert.is_truthy(ended, h.err())
     assert.are.equal("j", ended.job)
     assert.matches("^j/%d+T%d+Z$", recs[1].run_id)
+    -- the run inherits the format: its output file's stderr lines are JSON too, with the
+    -- scheduler's job and run_id (stdout, the script's print, stays as printed)
+    local n = 0
+    for line in T.read(recs[1].output):gmatch("[^\n]+") do
+      if line:sub(1, 1) == "{" then
+        local o = T.json(line)
+        assert.are.same({ "j", recs[1].run_id }, { o.job, o.run_id })
+        n = n + 1
+      end
+    end
+    assert.is_true(n >= 1, T.read(recs[1].output))
   end)
 
   it("--once NAME runs the job now and exits with its code; an unknown name is a usage error", function()

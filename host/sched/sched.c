@@ -661,7 +661,7 @@ static int status(struct sched *sc)
     for (int i = 0; i < sc->s.n_jobs; i++) {
         const struct job *j = &sc->s.jobs[i];
         char desc[160], next[32] = "-";
-        const char *outcome = "never run", *end = "";
+        const char *outcome = "never run", *end = "", *journal = NULL;
         time_t t = j->every_s ? 0 : cron_next(&j->cron, j->tz, now);
         job_describe(j, desc, sizeof desc);
         if (lua_getfield(sc->L, top, j->name) == LUA_TTABLE) {
@@ -673,10 +673,13 @@ static int status(struct sched *sc)
             bad |= strcmp(outcome, "ok") != 0;
             if (j->every_s)
                 t = next_every(j, lua_tostring(sc->L, -1), now);
+            if (lua_getfield(sc->L, -4, "journal") == LUA_TSTRING)
+                journal = lua_tostring(sc->L, -1); /* held by the record until settop */
         }
         if (t > 0)
             iso_utc(t, next, sizeof next);
-        printf("%-24s %-10s %-21s next %s (%s)\n", j->name, outcome, end, next, desc);
+        printf("%-24s %-10s %-21s next %s (%s)%s%s\n", j->name, outcome, end, next, desc, journal ? "  journal " : "",
+               journal ? journal : "");
         lua_settop(sc->L, top);
     }
     lua_settop(sc->L, top - 1);

@@ -428,6 +428,8 @@ print("released", ecap.is_dry_run(r))
     assert.are.equal("ok", recs[3].outcome)
     assert.are.equal("700\n", T.sh("stat -c %a " .. T.q(dir .. "/state/ecaphost/journal")).stdout)
     assert.are.equal(path, of_job(records(dir), "rel")[1].journal)
+    assert.matches("(every 1h)  journal " .. path .. "\n", T.expect(0, schedule(dir, { "--status", "jobs.lua" })).stdout,
+      1, true)
 
     assert(os.execute("mkdir " .. T.q(dir .. "/j")))
     T.expect(0, schedule(dir, { "--once", "own", "jobs.lua" }))

@@ -89,13 +89,22 @@ struct json_line {
     int n_fields;
 };
 
-/* [-0, +0] t[key] = s on the table on top, when s is not NULL. */
+/* [-0, +0] t[key] = s[0..len) escaped (text_escape: valid UTF-8, no controls) on the table on
+ * top, when s is not NULL. */
+static void set_text_len(lua_State *L, const char *key, const char *s, size_t len)
+{
+    luaL_Buffer b;
+    if (!s)
+        return;
+    luaL_buffinit(L, &b);
+    text_escape(&b, s, len, TEXT_ALL);
+    luaL_pushresult(&b);
+    lua_setfield(L, -2, key);
+}
+
 static void set_text(lua_State *L, const char *key, const char *s)
 {
-    if (s) {
-        lua_pushstring(L, s);
-        lua_setfield(L, -2, key);
-    }
+    set_text_len(L, key, s, s ? strlen(s) : 0);
 }
 
 /* Under lua_pcall on the codec's state: builds the line's object and writes it, newline
@@ -104,14 +113,15 @@ static int write_json_line(lua_State *L)
 {
     const struct json_line *l = lua_touserdata(L, 1);
     char when[40], err[128], *text;
-    luaL_Buffer b;
     size_t len;
     lua_createtable(L, 0, 5 + l->n_fields);
     for (int i = 0; i < l->n_fields; i++) {
         const struct log_field *f = &l->fields[i];
-        if (f->s)
-            lua_pushstring(L, f->s);
-        else if (f->n == floor(f->n) && fabs(f->n) < 9e15)
+        if (f->s) {
+            set_text(L, f->key, f->s);
+            continue;
+        }
+        if (f->n == floor(f->n) && fabs(f->n) < 9e15)
             lua_pushinteger(L, (lua_Integer)f->n);
         else
             lua_pushnumber(L, f->n);
@@ -122,12 +132,9 @@ static int write_json_line(lua_State *L)
     set_text(L, "level", l->level);
     set_text(L, "job", ctx_job);
     set_text(L, "run_id", ctx_run_id);
-    luaL_buffinit(L, &b);
-    text_escape(&b, l->msg, l->len, TEXT_ALL);
-    luaL_pushresult(&b);
-    lua_setfield(L, -2, "msg");
+    set_text_len(L, "msg", l->msg, l->len);
     if (!(text = json_encode(L, -1, &len, err, sizeof err)))
-        return luaL_error(L, "%s", err); /* a field that is not UTF-8: the caller's text line */
+        return luaL_error(L, "%s", err);
     {
         struct iovec iov[2] = {{text, len}, {"\n", 1}};
         fflush(stderr);

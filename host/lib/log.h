@@ -4,8 +4,8 @@
  *   {"level":"INFO","msg":"...","run_id":"...","time":"2026-12-02T16:40:05.123Z"}
  *
  * (keys sorted; `job` and `run_id` when known, and a line's own fields, e.g. the trace's). The
- * message is escaped as in a text line (text_escape: control characters as \n, \xNN, ...), so
- * a JSON line never carries terminal controls and is always valid UTF-8. log.* lines
+ * message and every text field are escaped as in a text line (text_escape: control characters
+ * as \n, \xNN, ...), so a JSON line never carries terminal controls and is always valid UTF-8. log.* lines
  * (libs.h's log_write) follow the format; so do the host's own messages (log_host). */
 #ifndef ECAP_LOG_H
 #define ECAP_LOG_H

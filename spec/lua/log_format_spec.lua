@@ -93,6 +93,10 @@ describe("run --log-format json", function()
       { url = sim.url, quiet = true }))
     local o = objects(r.stderr)[1]
     assert.are.same({ "nightly", "nightly/20261202T020000Z" }, { o.job, o.run_id })
+    -- bytes that are not UTF-8 are escaped, as in the message: the line stays JSON
+    r = T.expect(0, T.run_script([[log.warn("w")]], { "--log-format", "json", "--log-job", "a\xffb" },
+      { url = sim.url, quiet = true }))
+    assert.are.equal("a\\xffb", objects(r.stderr)[1].job)
   end)
 
   it("is text by default, and from the config file's log_format = json", function()

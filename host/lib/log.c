@@ -9,7 +9,8 @@
  * pass as they are. Control characters in the message are escaped (\n, \r, \xNN; C1
  * controls too), so one call is one line and data from the API cannot drive the terminal.
  * --quiet silences info only; the message is formatted anyway, so a bad format fails the same
- * way with and without --quiet. */
+ * way with and without --quiet. Under --log-format json each line is a JSON object instead
+ * (log.h), written by the one writer here that the host's own messages and the scheduler use. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>

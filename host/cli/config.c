@@ -13,6 +13,7 @@
 #include "net/retry.h"
 #include "lib/regfile.h"
 #include "lib/duration.h"
+#include "lib/log.h"
 
 #define ENV_API_KEY "ECAP_API_KEY"
 
@@ -53,6 +54,7 @@ void config_defaults(struct config *c)
     c->retries = RETRIES_DEFAULT;
     c->retry_budget_s = RETRY_BUDGET_DEFAULT;
     c->api_key_fd = -1;
+    c->log_format = -1;
 }
 
 /* Overwrites n bytes: the key must not linger in freed memory or a stack buffer. */
@@ -194,6 +196,14 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
     } else if (strcmp(key, "journal") == 0) {
         if (path_once(&c->journal, val))
             goto oom;
+    } else if (strcmp(key, "log_format") == 0) {
+        int f = log_format_parse(val);
+        if (f < 0) {
+            snprintf(err, errlen, "%s: log_format must be text or json (got '%s')", where, val);
+            return -1;
+        }
+        if (c->log_format < 0)
+            c->log_format = f;
     } else if (strcmp(key, "upload.max_mb") == 0) {
         char *end;
         long mb;
@@ -219,8 +229,8 @@ static int apply_key(struct config *c, const char *key, const char *val, const c
             goto oom;
     } else {
         snprintf(err, errlen, "%s: unknown key '%s' (known: base_url, environment, api_key_file, "
-                 "cacert, http_timeout, connect_timeout, insecure_http, allow_destructive, journal, upload.part_name, "
-                 "upload.max_mb, route.<area>.<function>)", where, key);
+                 "cacert, http_timeout, connect_timeout, insecure_http, allow_destructive, journal, log_format, "
+                 "upload.part_name, upload.max_mb, route.<area>.<function>)", where, key);
         return -1;
     }
     return 0;

@@ -64,6 +64,7 @@ struct config {
     int verbose;             /* -v 1, -vv 2 */
     int dry_run;             /* --dry-run */
     char *journal;           /* --journal FILE (config journal = PATH), or NULL */
+    int log_format;          /* --log-format (config log_format): lib/log.h's, or -1 unset (text) */
     char *resume;            /* --resume JOURNAL, or NULL */
     int resend_unknown;      /* --resend-unknown */
     char *upload_part_name;  /* upload.part_name, or NULL */

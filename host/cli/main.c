@@ -16,6 +16,7 @@
 #include "journal_cmd.h"
 #include "routes.h"
 #include "lib/duration.h"
+#include "lib/log.h"
 #include "repl/repl.h"
 #include "run/runner.h"
 #include "sched/sched.h"
@@ -39,6 +40,9 @@
     "  --retries N             retries of a call after its first attempt (default 4; 0 = none)\n" \
     "  --retry-budget D        time all attempts of one call may take (default 120 s)\n" \
     "  -v, --verbose           a line per request and reply on stderr; -vv adds headers and bodies\n" \
+    "  --log-format F          text (default) or json: every stderr line a JSON object (time, level,\n" \
+    "                          msg, run_id; the trace's fields); config log_format\n" \
+    "  --log-job NAME, --log-run-id ID  job and run_id of JSON lines (ecaphost schedule sets them)\n" \
     "\n" \
     "Safety:\n" \
     "  --dry-run               send GETs; print every mutating call instead of sending it\n" \
@@ -121,7 +125,7 @@ enum {
     OPT_INSECURE, OPT_SIM, OPT_MAX_IN_FLIGHT, OPT_RATE, OPT_MAX_MEMORY, OPT_TIMEOUT, OPT_LIB,
     OPT_ALLOW_READ, OPT_ALLOW_WRITE, OPT_DESTRUCTIVE, OPT_QUIET, OPT_HELP, OPT_RETRIES,
     OPT_RETRY_BUDGET, OPT_VERBOSE, OPT_VERY_VERBOSE, OPT_PROFILE, OPT_DRY_RUN, OPT_JOURNAL,
-    OPT_RESUME, OPT_RESEND_UNKNOWN,
+    OPT_RESUME, OPT_RESEND_UNKNOWN, OPT_LOG_FORMAT, OPT_LOG_JOB, OPT_LOG_RUN_ID,
 };
 
 static const struct opt opts[] = {
@@ -143,6 +147,8 @@ static const struct opt opts[] = {
     {"--dry-run", O_FLAG, OPT_DRY_RUN},          {"--journal", O_VALUE, OPT_JOURNAL},
     {"--resume", O_VALUE, OPT_RESUME},           {"--resend-unknown", O_FLAG, OPT_RESEND_UNKNOWN},
     {"--profile", O_VALUE, OPT_PROFILE},
+    {"--log-format", O_VALUE, OPT_LOG_FORMAT},   {"--log-job", O_VALUE, OPT_LOG_JOB},
+    {"--log-run-id", O_VALUE, OPT_LOG_RUN_ID},
 };
 
 struct cli {
@@ -152,6 +158,7 @@ struct cli {
     const char *config_file;
     int sim;
     int dashdash; /* "--" ended the host options */
+    const char *log_job, *log_run_id; /* --log-job, --log-run-id (the scheduler's) */
 };
 
 /* Ranges of the numeric options (flags; the config file's keys share config.h's). */
@@ -281,6 +288,12 @@ static int apply(struct cli *c, const struct opt *o, const char *v)
     case OPT_RESUME: return config_set(&cfg->resume, v) ? EXIT_SCRIPT : 0;
     case OPT_RESEND_UNKNOWN: cfg->resend_unknown = 1; return 0;
     case OPT_VERY_VERBOSE: cfg->verbose = 2; return 0;
+    case OPT_LOG_FORMAT:
+        if ((cfg->log_format = log_format_parse(v)) < 0)
+            return usage_error("%s needs text or json (got '%s')", o->name, v);
+        return 0;
+    case OPT_LOG_JOB: c->log_job = v; return 0;
+    case OPT_LOG_RUN_ID: c->log_run_id = v; return 0;
     case OPT_HELP: fputs(c->help ? c->help : usage, stdout); exit(EXIT_OK);
     }
     return 0;
@@ -342,8 +355,7 @@ static void warn_late_options(const struct cli *c, int argc, char **argv, int fi
         return;
     for (int k = first; k < argc; k++)
         if (argv[k][0] == '-' && (o = find_opt(argv[k], &eq))) {
-            fprintf(stderr, "ecaphost: %s after the script is passed to the script; put host options first\n",
-                    o->name);
+            log_host("WARN", "%s after the script is passed to the script; put host options first", o->name);
             return;
         }
 }
@@ -356,7 +368,7 @@ static struct sim *start_private_sim(struct config *cfg)
     struct sim *s;
     so.bind_addr = "127.0.0.1";
     if (!(s = sim_start(&so, err, sizeof err))) {
-        fprintf(stderr, "ecaphost: cannot start the simulator: %s\n", err);
+        log_host("ERROR", "cannot start the simulator: %s", err);
         return NULL;
     }
     snprintf(url, sizeof url, "http://127.0.0.1:%d", sim_port(s));
@@ -369,6 +381,16 @@ static struct sim *start_private_sim(struct config *cfg)
 }
 
 enum command { CMD_RUN, CMD_PING, CMD_REPL };
+
+/* Switches the process's log lines to JSON when the flag or the config file asked for it. */
+static int use_log_format(const struct config *cfg)
+{
+    if (cfg->log_format == LOG_JSON && !log_is_json() && log_set_format(LOG_JSON)) {
+        fprintf(stderr, "ecaphost: out of memory\n");
+        return EXIT_SCRIPT;
+    }
+    return 0;
+}
 
 /* What follows the host options: run's script (a path, -e CHUNK or -), ping's nothing, the
  * REPL's own -l/-i arguments. A usage error is reported here, before any config is read. */
@@ -411,30 +433,31 @@ static int client_command(int argc, char **argv, int i, enum command cmd)
     config_defaults(&c.cfg);
     if ((rc = parse_options(&c, argc, argv, &i)) || (rc = check_rest(cmd, argc, argv, i)))
         goto out;
+    log_set_context(c.log_job, c.log_run_id);
+    /* --log-format at once (usage errors above stay text); the config file's once it is read */
+    if ((rc = use_log_format(&c.cfg)))
+        goto out;
     /* Before anything opens a descriptor (--api-key-fd names one of the parent's) */
     if (config_take_key_sources(&c.cfg, !c.sim, err, sizeof err)) {
-        fprintf(stderr, "ecaphost: %s\n", err);
+        log_host("ERROR", "%s", err);
         rc = EXIT_CONFIG;
         goto out;
     }
+    if (config_load_file(&c.cfg, c.config_file, c.config_file != NULL, err, sizeof err)) {
+        log_host("ERROR", "%s", err);
+        rc = EXIT_CONFIG;
+        goto out;
+    }
+    if ((rc = use_log_format(&c.cfg)))
+        goto out;
     if (cmd == CMD_RUN)
         warn_late_options(&c, argc, argv, i + 1);
-    if (config_load_file(&c.cfg, c.config_file, c.config_file != NULL, err, sizeof err)) {
-        fprintf(stderr, "ecaphost: %s\n", err);
-        rc = EXIT_CONFIG;
-        goto out;
-    }
     if (c.sim && !(sim = start_private_sim(&c.cfg))) {
         rc = EXIT_CONFIG;
         goto out;
     }
-    if (config_finish(&c.cfg, !c.sim, err, sizeof err)) {
-        fprintf(stderr, "ecaphost: %s\n", err);
-        rc = EXIT_CONFIG;
-        goto out;
-    }
-    if (config_run_options(&c.cfg, &ro, err, sizeof err)) {
-        fprintf(stderr, "ecaphost: %s\n", err);
+    if (config_finish(&c.cfg, !c.sim, err, sizeof err) || config_run_options(&c.cfg, &ro, err, sizeof err)) {
+        log_host("ERROR", "%s", err);
         rc = EXIT_CONFIG;
         goto out;
     }
@@ -443,6 +466,8 @@ out:
     if (sim)
         sim_stop(sim);
     config_free(&c.cfg);
+    log_set_format(LOG_TEXT);
+    log_set_context(NULL, NULL);
     return rc;
 }
 
@@ -460,7 +485,7 @@ static const char schedule_usage[] =
     "  --grace S               on SIGTERM/SIGINT, time running jobs get before they are stopped\n"
     "                          (default 30)\n"
     "  --log-format json       the scheduler's log lines as JSON objects (time, level, msg, job,\n"
-    "                          run_id); default text\n"
+    "                          run_id), and its runs' (passed on); default text\n"
     "Host options (see ecaphost --help) are passed to every run, before the job's own.\n"
     "STATE: $STATE_DIRECTORY, else $XDG_STATE_HOME/ecaphost, else ~/.local/state/ecaphost.\n"
     "\n"
@@ -498,9 +523,9 @@ static int schedule_option(struct sched_options *so, int argc, char **argv, int 
     double d;
     if (strcmp(a, "--log-format") == 0 || strncmp(a, "--log-format=", 13) == 0) {
         v = a[12] == '=' ? a + 13 : *i + 1 < argc ? argv[++(*i)] : NULL;
-        if (!v || (strcmp(v, "json") && strcmp(v, "text")))
-            return usage_error("--log-format needs text or json%s%s", "", "");
-        so->log_json = strcmp(v, "json") == 0;
+        if (!v || log_format_parse(v) < 0)
+            return usage_error("--log-format needs text or json (got '%s')%s", v ? v : "", "");
+        so->log_json = log_format_parse(v) == LOG_JSON;
         return 0;
     }
     if (strcmp(a, "--check") == 0 || strcmp(a, "--list") == 0 || strcmp(a, "--status") == 0) {

@@ -43,8 +43,12 @@ int fs_fd_hidden(lua_State *L, int fd);
 int fs_open(lua_State *L);
 int csv_open(lua_State *L);
 
-/* The host's own log line (retries, deprecations, the trace), in log.*'s format on stderr. */
+/* The host's own log line (retries, deprecations, the trace), in log.*'s format on stderr
+ * (text, or JSON: lib/log.h); log_write_fields adds fields to a JSON line (text ignores them). */
+struct log_field;
 void log_write(lua_State *L, const char *level, const char *msg, size_t len);
+void log_write_fields(lua_State *L, const char *level, const char *msg, size_t len, const struct log_field *fields,
+                      int n_fields);
 
 /* Pushes the log module; quiet silences log.info. */
 void log_open(lua_State *L, int quiet);

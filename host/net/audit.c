@@ -15,6 +15,7 @@
 #include "ledger.h"
 #include "lib/errors.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "loop.h"
 #include "options.h"
 
@@ -24,13 +25,8 @@
 /* [-0, +1] The current UTC time, ISO-8601 with milliseconds. */
 static void push_time(lua_State *L)
 {
-    struct timeval tv;
-    struct tm tm;
     char s[64];
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    snprintf(s, sizeof s, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+    log_time_ms(s, sizeof s);
     lua_pushstring(L, s);
 }
 
@@ -82,13 +78,14 @@ int audit_start(lua_State *L, struct loop *lp, const char *script, int argc, cha
         return -1;
     }
     if (journal_warning(j))
-        fprintf(stderr, "ecaphost: %s\n", journal_warning(j));
+        log_host("WARN", "%s", journal_warning(j));
     {
         struct timeval tv;
         gettimeofday(&tv, NULL);
         snprintf(run, sizeof run, "%lx-%lx-%x", (long)tv.tv_sec, (long)tv.tv_usec, (unsigned)getpid());
     }
     ledger_set_journal(loop_ledger(lp), j, idx, run);
+    log_offer_run_id(run); /* the run_id of JSON log lines, unless the scheduler gave its own */
     /* the run line: where the calls went and what was run */
     lua_createtable(L, 0, 7);
     lua_pushliteral(L, "run");

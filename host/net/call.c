@@ -1,5 +1,6 @@
 /* The one call path: request building, the wait, and the reply turned into Lua values. */
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "loop.h"
 #include "ledger.h"
 #include "lib/libs.h"
+#include "lib/log.h"
 #include "options.h"
 #include "retry.h"
 
@@ -419,19 +421,34 @@ static int is_html(const struct membuf *m)
     return v && n >= 9 && strncasecmp(v, "text/html", 9) == 0;
 }
 
-/* One host log line, formatted. */
-static void note(lua_State *L, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void note(lua_State *L, const char *level, const char *fmt, ...)
+/* One host log line, formatted; fields go into its JSON form (lib/log.h). */
+static void vnote(lua_State *L, const char *level, const struct log_field *fields, int n_fields, const char *fmt,
+                  va_list ap)
 {
     char line[LOG_LINE_MAX];
-    va_list ap;
-    int n;
-    va_start(ap, fmt);
-    n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
     if (n > 0)
-        log_write(L, level, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        log_write_fields(L, level, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1, fields, n_fields);
+}
+
+static void note(lua_State *L, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void note(lua_State *L, const char *level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vnote(L, level, NULL, 0, fmt, ap);
+    va_end(ap);
+}
+
+/* A -v line with its fields (method, url, attempt; status, bytes, ms or error on a reply). */
+static void trace(lua_State *L, const struct log_field *fields, int n_fields, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void trace(lua_State *L, const struct log_field *fields, int n_fields, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vnote(L, "TRACE", fields, n_fields, fmt, ap);
+    va_end(ap);
 }
 
 /* -v: one line per request; -vv: its headers (the key redacted) and body too. */
@@ -441,7 +458,10 @@ static void trace_request(lua_State *L, const struct loop *lpc, struct call_ud *
     const struct net_options *opts = loop_options((struct loop *)lpc);
     if (opts->verbose < 1)
         return;
-    note(L, "TRACE", "> %s %s (attempt %d)", u->x.method, u->x.url, u->attempts);
+    {
+        const struct log_field f[] = {{"method", u->x.method, 0}, {"url", u->x.url, 0}, {"attempt", NULL, u->attempts}};
+        trace(L, f, 3, "> %s %s (attempt %d)", u->x.method, u->x.url, u->attempts);
+    }
     if (opts->verbose < 2)
         return;
     for (const struct curl_slist *h = xfer_header_list(&u->x); h; h = h->next) {
@@ -461,12 +481,19 @@ static void trace_reply(lua_State *L, const struct call_ud *u, long status)
     const struct xfer *x = &u->x;
     if (opts->verbose < 1)
         return;
-    if (x->result != CURLE_OK)
-        note(L, "TRACE", "< %s %s: %s (attempt %d)", x->method, x->url,
-             x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result), u->attempts);
-    else
-        note(L, "TRACE", "< %ld %s %s %d bytes %.1f ms (attempt %d)", status, x->method, x->url,
-             (int)x->body.len, x->elapsed * 1000.0, u->attempts);
+    if (x->result != CURLE_OK) {
+        const char *why = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result);
+        const struct log_field f[] = {{"method", x->method, 0}, {"url", x->url, 0}, {"error", why, 0},
+                                      {"attempt", NULL, u->attempts}};
+        trace(L, f, 4, "< %s %s: %s (attempt %d)", x->method, x->url, why, u->attempts);
+    } else {
+        const struct log_field f[] = {{"status", NULL, (double)status}, {"method", x->method, 0}, {"url", x->url, 0},
+                                      {"bytes", NULL, (double)x->body.len},
+                                      {"ms", NULL, floor(x->elapsed * 10000.0 + 0.5) / 10.0},
+                                      {"attempt", NULL, u->attempts}};
+        trace(L, f, 6, "< %ld %s %s %d bytes %.1f ms (attempt %d)", status, x->method, x->url, (int)x->body.len,
+              x->elapsed * 1000.0, u->attempts);
+    }
     if (opts->verbose < 2)
         return;
     {

@@ -15,6 +15,7 @@
 #include <editline/readline.h>
 
 #include "lib/inspect.h"
+#include "lib/log.h"
 #include "repl.h"
 #include "repl_private.h"
 #include "run/exit_codes.h"
@@ -228,7 +229,7 @@ static void run_statement(struct repl *r, int nargs, int print)
             lua_pushcfunction(r->L, print_results);
             lua_insert(r->L, -2);
             if (lua_pcall(r->L, 1, 0, 0) != LUA_OK) {
-                fprintf(stderr, "ecaphost: cannot print the result: %s\n", lua_tostring(r->L, -1));
+                log_host("ERROR", "cannot print the result: %s", lua_tostring(r->L, -1));
                 lua_pop(r->L, 1);
             }
         } else {
@@ -253,10 +254,10 @@ static void statement(struct repl *r, int at_end)
         return;
     history_add(r, r->buf);
     if (c == 1) {
-        fprintf(stderr, "ecaphost: stdin: unfinished statement at the end of the input\n");
+        log_host("ERROR", "stdin: unfinished statement at the end of the input");
         r->failed = 1;
     } else if (c < 0) {
-        fprintf(stderr, "ecaphost: %s\n", lua_tostring(r->L, -1));
+        log_host("ERROR", "%s", lua_tostring(r->L, -1));
         lua_pop(r->L, 1);
         r->failed = 1;
     } else {
@@ -279,7 +280,7 @@ static int command(struct repl *r, const char *line)
     } else if (strcmp(line + skip, ".help") == 0) {
         repl_help(r->cfg);
     } else {
-        fprintf(stderr, "ecaphost: unknown command %s (.help, .exit)\n", line + skip);
+        log_host("ERROR", "unknown command %s (.help, .exit)", line + skip);
         r->failed = 1;
     }
     return 1;
@@ -293,7 +294,7 @@ static void preload(struct repl *r, const char *module)
     static const char loader[] = "local name, global = ...; _ENV[global] = require(name)";
     const char *dot = strrchr(module, '.');
     if (sandbox_loadbuffer(r->L, loader, sizeof loader - 1, "=(-l)") != LUA_OK) {
-        fprintf(stderr, "ecaphost: %s\n", lua_tostring(r->L, -1));
+        log_host("ERROR", "%s", lua_tostring(r->L, -1));
         lua_pop(r->L, 1);
         r->failed = 1;
         return;
@@ -337,7 +338,7 @@ static void run_script_first(struct repl *r, const char *path, int argc, char **
     lua_pushinteger(r->L, argc);
     lua_pushlightuserdata(r->L, argv);
     if (lua_pcall(r->L, 3, LUA_MULTRET, 0) != LUA_OK) {
-        fprintf(stderr, "ecaphost: %s\n", lua_tostring(r->L, -1));
+        log_host("ERROR", "%s", lua_tostring(r->L, -1));
         lua_settop(r->L, top);
         r->failed = 1;
         return;
@@ -373,7 +374,7 @@ static void loop(struct repl *r)
             continue;
         }
         if (append(r, line) != 0) {
-            fprintf(stderr, "ecaphost: out of memory\n");
+            log_host("ERROR", "out of memory");
             free(line);
             r->quit_code = EXIT_SCRIPT;
             return;
@@ -417,8 +418,8 @@ int repl_main(const struct run_options *cfg, int argc, char **argv)
     r.L = session_state(r.s);
     if (r.interactive) {
         if (!cfg->quiet)
-            fprintf(stderr, "ecaphost %s (%s): .help lists the bindings and commands; .exit or Ctrl-D quits\n",
-                    ECAP_VERSION, LUA_RELEASE);
+            log_plain("INFO", "ecaphost %s (%s): .help lists the bindings and commands; .exit or Ctrl-D quits",
+                      ECAP_VERSION, LUA_RELEASE);
         rl_readline_name = "ecaphost";
         rl_catch_signals = 0; /* Ctrl-C at the prompt is ours (prompt_signals) */
         repl_completion_init(r.L);

@@ -13,6 +13,7 @@
 #include "lib/embedded.h"
 #include "lib/errors.h"
 #include "lib/inspect.h"
+#include "lib/log.h"
 #include "host.h"
 #include "guard.h"
 #include "net/loop.h"
@@ -380,7 +381,7 @@ static int l_parallel(lua_State *L)
     p->stop_on_error = stop_on_error;
     p->parent = task_of(L);
     p->started = now_monotonic();
-    p->progress = !h->opts->quiet && isatty(2) && p->n > 1;
+    p->progress = !h->opts->quiet && isatty(2) && !log_is_json() && p->n > 1;
     lua_pushvalue(L, ud);
     p->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (p->n == 0)
@@ -421,10 +422,10 @@ static int p_is_null(lua_State *L)
 }
 
 /* progress(text) draws a one-line status on a terminal stderr; progress() clears it. Nothing
- * when stderr is not a terminal or with --quiet. */
+ * when stderr is not a terminal, with --quiet or with --log-format json. */
 static int p_progress(lua_State *L)
 {
-    if (host_of(L)->opts->quiet || !isatty(2) || loop_watching(host_of(L)->loop))
+    if (host_of(L)->opts->quiet || !isatty(2) || log_is_json() || loop_watching(host_of(L)->loop))
         return 0;
     if (lua_isnoneornil(L, 1))
         fputs("\r\033[K", stderr);

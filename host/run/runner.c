@@ -11,6 +11,7 @@
 #include "exit_codes.h"
 #include "lib/embedded.h"
 #include "lib/errors.h"
+#include "lib/log.h"
 #include "lib/text.h"
 #include "host.h"
 #include "guard.h"
@@ -188,8 +189,8 @@ static void print_escaped(lua_State *L, const char *prefix, int idx)
     lua_pushcfunction(L, escaped);
     lua_pushstring(L, prefix);
     lua_pushvalue(L, idx);
-    fprintf(stderr, "ecaphost: %s\n",
-            lua_pcall(L, 2, 1, 0) == LUA_OK ? lua_tostring(L, -1) : "(the message cannot be shown)");
+    log_host("ERROR", "%s",
+             lua_pcall(L, 2, 1, 0) == LUA_OK ? lua_tostring(L, -1) : "(the message cannot be shown)");
     lua_pop(L, 1);
 }
 
@@ -219,11 +220,11 @@ static void banner(const struct run_options *cfg)
     if (cfg->quiet)
         return;
     if (cfg->simulator)
-        fprintf(stderr, "ecaphost: talking to the built-in simulator at %s\n", cfg->net.base_url);
+        log_host("INFO", "talking to the built-in simulator at %s", cfg->net.base_url);
     else if (cfg->environment)
-        fprintf(stderr, "ecaphost: talking to %s (%s)\n", cfg->net.base_url, cfg->environment);
+        log_host("INFO", "talking to %s (%s)", cfg->net.base_url, cfg->environment);
     else
-        fprintf(stderr, "ecaphost: talking to %s\n", cfg->net.base_url);
+        log_host("INFO", "talking to %s", cfg->net.base_url);
 }
 
 /* The end-of-run summary of the call path: the mutating calls whose outcome is unknown (exit
@@ -234,17 +235,17 @@ static int report_calls(const struct ledger *lg, int code)
     if (ledger_dry_total(lg) > 0) {
         char summary[1024];
         ledger_dry_summary(lg, summary, sizeof summary);
-        fprintf(stderr, "dry-run: would send %s\n", summary);
+        log_plain("INFO", "dry-run: would send %s", summary);
     }
     if (ledger_skipped(lg) > 0)
-        fprintf(stderr, "resume: %zu call%s skipped (done in the journal)\n", ledger_skipped(lg),
-                ledger_skipped(lg) == 1 ? "" : "s");
+        log_plain("INFO", "resume: %zu call%s skipped (done in the journal)", ledger_skipped(lg),
+                  ledger_skipped(lg) == 1 ? "" : "s");
     if (n == 0)
         return code;
-    fprintf(stderr, "ecaphost: %zu mutating call%s ended with an unknown outcome (the server may have "
-            "done %s; check before sending again):\n", n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
+    log_host("WARN", "%zu mutating call%s ended with an unknown outcome (the server may have done %s; check "
+             "before sending again):", n, n == 1 ? "" : "s", n == 1 ? "it" : "them");
     for (size_t i = 0; i < n; i++)
-        fprintf(stderr, "  %s\n", ledger_unknown(lg, i));
+        log_plain("WARN", "  %s", ledger_unknown(lg, i));
     return code == EXIT_OK || code == EXIT_SCRIPT ? EXIT_UNKNOWN_OUTCOME : code;
 }
 
@@ -269,13 +270,13 @@ static int run_chunk(const struct run_options *cfg, const char *path, const stru
     int code = EXIT_SCRIPT, status, stop_before;
 
     if (!dir_copy) {
-        fprintf(stderr, "ecaphost: out of memory\n");
+        log_host("ERROR", "out of memory");
         return EXIT_SCRIPT;
     }
     limits_init(&lim, cfg->max_memory, cfg->timeout_s);
     L = lua_newstate(limits_alloc, &lim);
     if (!L) {
-        fprintf(stderr, "ecaphost: cannot create a Lua state (out of memory)\n");
+        log_host("ERROR", "cannot create a Lua state (out of memory)");
         free(dir_copy);
         return EXIT_SCRIPT;
     }
@@ -284,7 +285,7 @@ static int run_chunk(const struct run_options *cfg, const char *path, const stru
     h.opts = cfg;
     h.script_dir = dirname(dir_copy);
     if (!(lp = loop_new(L, &cfg->net, &lim, err, sizeof err))) {
-        fprintf(stderr, "ecaphost: %s\n", err);
+        log_host("ERROR", "%s", err);
         goto done;
     }
     h.loop = lp;
@@ -294,19 +295,19 @@ static int run_chunk(const struct run_options *cfg, const char *path, const stru
     h.bindings.upload = &cfg->upload;
     /* the --timeout clock runs from limits_init: the watchdog guards reading the script too */
     if (watchdog_start(&lim)) {
-        fprintf(stderr, "ecaphost: cannot start the watchdog thread\n");
+        log_host("ERROR", "cannot start the watchdog thread");
         goto done;
     }
     lua_pushcfunction(L, setup);
     lua_pushlightuserdata(L, &h);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-        fprintf(stderr, "ecaphost: cannot set up the sandbox: %s\n", lua_tostring(L, -1));
+        log_host("ERROR", "cannot set up the sandbox: %s", lua_tostring(L, -1));
         goto done;
     }
     status = source ? sandbox_loadbuffer(L, source->s, source->len, source->chunkname) : sandbox_loadfile(L, path);
     if (status != LUA_OK) {
         if (lim.stop != STOP_NONE) {
-            fprintf(stderr, "ecaphost: %s: %s\n", path, limits_message(&lim));
+            log_host("ERROR", "%s: %s", path, limits_message(&lim));
             code = limits_exit_code((enum stop_reason)lim.stop);
         } else {
             print_escaped(L, "", -1);
@@ -337,14 +338,14 @@ static int run_chunk(const struct run_options *cfg, const char *path, const stru
         lua_pushcfunction(L, message);
         lua_pushlightuserdata(L, &o);
         if (lua_pcall(L, 1, 1, 0) == LUA_OK)
-            fprintf(stderr, "ecaphost: %s\n", lua_tostring(L, -1));
+            log_host("ERROR", "%s", lua_tostring(L, -1));
         else if (lim.stop == STOP_NONE) {
             snprintf(err, sizeof err, "%sthe script raised an error value and its __tostring failed: ", o.where);
             print_escaped(L, err, -1);
         }
     }
     if (lim.stop != STOP_NONE) {
-        fprintf(stderr, "ecaphost: %s: %s\n", path, limits_message(&lim));
+        log_host("ERROR", "%s: %s", path, limits_message(&lim));
         code = limits_exit_code((enum stop_reason)lim.stop);
     } else if (o.status != LUA_OK) {
         code = o.key_refused ? EXIT_CONFIG : EXIT_SCRIPT;
@@ -357,7 +358,7 @@ done:
     stop_before = lim.stop;
     lua_close(L);
     if (stop_before == STOP_NONE && limits_poll(&lim) != STOP_NONE) {
-        fprintf(stderr, "ecaphost: %s: %s\n", path, limits_message(&lim));
+        log_host("ERROR", "%s: %s", path, limits_message(&lim));
         code = limits_exit_code((enum stop_reason)lim.stop);
     }
     watchdog_stop();
@@ -381,7 +382,7 @@ int run_ping(const struct run_options *cfg)
     struct run_options quiet = *cfg;
     quiet.quiet = 1; /* ping prints the target itself */
     if (!f) {
-        fprintf(stderr, "ecaphost: ping script missing from the build\n");
+        log_host("ERROR", "ping script missing from the build");
         return EXIT_SCRIPT;
     }
     return run_chunk(&quiet, "ping", &t, 0, NULL);
@@ -437,10 +438,10 @@ int run_stdin(const struct run_options *cfg, int argc, char **argv)
     int code;
     if (!src) {
         if (errno == EFBIG) {
-            fprintf(stderr, "ecaphost: -: the script on stdin is larger than --max-memory\n");
+            log_host("ERROR", "-: the script on stdin is larger than --max-memory");
             return EXIT_MEMORY_LIMIT;
         }
-        fprintf(stderr, "ecaphost: -: cannot read the script from stdin: %s\n", strerror(errno));
+        log_host("ERROR", "-: cannot read the script from stdin: %s", strerror(errno));
         return EXIT_USAGE;
     }
     t.s = src;
@@ -506,7 +507,7 @@ struct run_session *session_open(const struct run_options *cfg, const char *scri
         s->L = lua_newstate(limits_alloc, &s->lim);
     }
     if (!s || !s->L) {
-        fprintf(stderr, "ecaphost: cannot create a Lua state (out of memory)\n");
+        log_host("ERROR", "cannot create a Lua state (out of memory)");
         free(s);
         return NULL;
     }
@@ -515,7 +516,7 @@ struct run_session *session_open(const struct run_options *cfg, const char *scri
     s->h.opts = cfg;
     s->h.script_dir = script_dir;
     if (!(s->lp = loop_new(s->L, &cfg->net, &s->lim, err, sizeof err))) {
-        fprintf(stderr, "ecaphost: %s\n", err);
+        log_host("ERROR", "%s", err);
         session_close(s);
         return NULL;
     }
@@ -527,7 +528,7 @@ struct run_session *session_open(const struct run_options *cfg, const char *scri
     lua_pushcfunction(s->L, setup);
     lua_pushlightuserdata(s->L, &s->h);
     if (lua_pcall(s->L, 1, 0, 0) != LUA_OK) {
-        fprintf(stderr, "ecaphost: cannot set up the sandbox: %s\n", lua_tostring(s->L, -1));
+        log_host("ERROR", "cannot set up the sandbox: %s", lua_tostring(s->L, -1));
         session_close(s);
         return NULL;
     }
@@ -579,7 +580,7 @@ int session_run(struct run_session *s, int nargs)
     s->lim.stop = STOP_NONE;
     s->lim.deadline = s->h.opts->timeout_s > 0 ? now_monotonic() + s->h.opts->timeout_s : 0;
     if (watchdog_start(&s->lim)) {
-        fprintf(stderr, "ecaphost: cannot start the watchdog thread\n");
+        log_host("ERROR", "cannot start the watchdog thread");
         lua_settop(L, base);
         return EXIT_SCRIPT;
     }
@@ -589,7 +590,7 @@ int session_run(struct run_session *s, int nargs)
     lua_rotate(L, base + 1, 3); /* session_drive(&so, lp, function, args...) */
     if (lua_pcall(L, nargs + 3, 0, 0) != LUA_OK) {
         if (s->lim.stop == STOP_NONE) {
-            fprintf(stderr, "ecaphost: %s\n", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+            log_host("ERROR", "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
             code = EXIT_SCRIPT;
         }
         lua_pop(L, 1);
@@ -598,15 +599,15 @@ int session_run(struct run_session *s, int nargs)
         lua_pushcfunction(L, message);
         lua_pushlightuserdata(L, &so.o);
         if (lua_pcall(L, 1, 1, 0) == LUA_OK)
-            fprintf(stderr, "ecaphost: %s\n", lua_tostring(L, -1));
+            log_host("ERROR", "%s", lua_tostring(L, -1));
         else if (s->lim.stop == STOP_NONE)
-            fprintf(stderr, "ecaphost: %sthe script raised an error value (and its __tostring failed)\n", so.o.where);
+            log_host("ERROR", "%sthe script raised an error value (and its __tostring failed)", so.o.where);
         lua_pop(L, 1);
         code = EXIT_SCRIPT;
     }
     stop = s->lim.stop;
     if (stop != STOP_NONE) {
-        fprintf(stderr, "ecaphost: %s\n", limits_message(&s->lim));
+        log_host("ERROR", "%s", limits_message(&s->lim));
         code = limits_exit_code((enum stop_reason)stop);
     }
     luaL_unref(L, LUA_REGISTRYINDEX, so.o.err_ref);

@@ -53,6 +53,7 @@ static void job_free(struct job *j)
     free_list(j->allow_read, j->n_read);
     free_list(j->allow_write, j->n_write);
     free(j->profile);
+    free(j->journal_path);
     free(j->on_failure);
     free_list(j->on_failure_write, j->n_on_failure_write);
 }
@@ -195,6 +196,26 @@ static int get_bool(struct ctx *c, lua_State *L, int t, const char *key, int *ou
     if (type != LUA_TNIL && type != LUA_TBOOLEAN)
         return fail(c, "%s must be true or false (got %s)", key, lua_typename(L, type));
     return 0;
+}
+
+/* journal = true / false, or a file (relative to the schedule file): where the run's call
+ * journal goes instead of <state>/journal/<job>.jsonl. */
+static int get_journal(struct ctx *c, lua_State *L, int t, struct job *j)
+{
+    char *path = NULL;
+    int type = field(L, t, "journal");
+    lua_pop(L, 1);
+    if (type != LUA_TSTRING) {
+        if (type == LUA_TNIL || type == LUA_TBOOLEAN)
+            return get_bool(c, L, t, "journal", &j->journal);
+        return fail(c, "journal must be true, false or a file (got %s)", lua_typename(L, type));
+    }
+    if (get_string(c, L, t, "journal", 0, &path))
+        return -1;
+    j->journal = 1;
+    j->journal_path = resolve(c->s, path);
+    free(path);
+    return j->journal_path ? 0 : fail(c, "out of memory");
 }
 
 /* t[key]: seconds as a number or a duration string ("1h"). */
@@ -437,7 +458,7 @@ static int read_job(struct ctx *c, lua_State *L, int t, int index, struct job *j
          || get_dirs(c, L, t, "allow_read", j->allow_read, &j->n_read)
          || get_dirs(c, L, t, "allow_write", j->allow_write, &j->n_write)
          || get_bool(c, L, t, "allow_destructive", &j->allow_destructive) || get_bool(c, L, t, "dry_run", &j->dry_run)
-         || get_bool(c, L, t, "journal", &j->journal) || get_string(c, L, t, "profile", 0, &j->profile)
+         || get_journal(c, L, t, j) || get_string(c, L, t, "profile", 0, &j->profile)
          || get_on_failure(c, L, t, j);
     if (rc)
         return -1;

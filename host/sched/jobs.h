@@ -32,7 +32,8 @@ struct job {
     char *allow_write[JOB_MAX_DIRS];
     int n_write;
     int allow_destructive, dry_run;
-    int journal;              /* -1 unset, 0 off, 1 on */
+    int journal;              /* -1 unset (on), 0 off, 1 on */
+    char *journal_path;       /* journal = "path": absolute; NULL: <state>/journal/<job>.jsonl */
     char *profile;
     char *on_failure;         /* absolute script path, or NULL */
     char *on_failure_write[JOB_MAX_DIRS];

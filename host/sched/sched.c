@@ -16,6 +16,7 @@
 
 #include "lib/json.h"
 #include "lib/limits.h"
+#include "lib/log.h"
 #include "run/exit_codes.h"
 #include "sched.h"
 #include "sched_private.h"
@@ -38,6 +39,7 @@ struct run {
     int lock_fd;              /* the job's lock while it runs, or -1 */
     char output[PATH_MAX];
     char run_id[128];         /* "<job>/<UTC start>", as its output file is named */
+    char journal[PATH_MAX];   /* the run's call journal, or "" (none) */
 };
 
 struct sched {
@@ -116,13 +118,22 @@ static void add_num(struct argv_buf *a, const char *opt, double v)
 /* `ecaphost run [host options] [the job's options] -- SCRIPT ARGS...`; for on_failure: the
  * same profile, default limits, its own allow_write, and the record as arg[1]. */
 static void build_argv(const struct sched *sc, const struct job *j, enum run_kind kind, const char *record_json,
-                       int key_fd, struct argv_buf *a)
+                       const struct run *r, int key_fd, struct argv_buf *a)
 {
     memset(a, 0, sizeof *a);
     add(a, "ecaphost");
     add(a, "run");
     for (int i = 0; i < sc->o->n_host_args; i++)
         add(a, sc->o->host_args[i]);
+    /* the run's log lines: the scheduler's format, this job and run (lib/log.h) */
+    if (sc->o->log_json) {
+        add(a, "--log-format");
+        add(a, "json");
+    }
+    add(a, "--log-job");
+    add(a, j->name);
+    add(a, "--log-run-id");
+    add(a, r->run_id);
     if (kind == RUN_JOB) {
         add_num(a, "--timeout", j->timeout_s);
         if (j->max_memory_mb > 0)
@@ -139,6 +150,10 @@ static void build_argv(const struct sched *sc, const struct job *j, enum run_kin
             add(a, "--allow-destructive");
         if (j->dry_run)
             add(a, "--dry-run");
+        if (r->journal[0]) {
+            add(a, "--journal");
+            add(a, r->journal);
+        }
     } else {
         add_num(a, "--timeout", JOB_DEFAULT_TIMEOUT);
         for (int i = 0; i < j->n_on_failure_write; i++) {
@@ -242,6 +257,10 @@ static struct run *start_run(struct sched *sc, const struct job *j, enum run_kin
     snprintf(r->job, sizeof r->job, "%s", j->name);
     r->scheduled = scheduled;
     r->start = wall_now();
+    if (kind == RUN_JOB && journal_file(&sc->paths, j, r->journal, sizeof r->journal) < 0) {
+        job_log("ERROR", j->name, NULL, "journal directory under %s: %s", sc->paths.state_dir, strerror(errno));
+        return NULL;
+    }
     if (kind == RUN_JOB) {
         out_fd = output_open(&sc->paths, j->name, r->start, r->output, sizeof r->output);
     } else {
@@ -262,7 +281,7 @@ static struct run *start_run(struct sched *sc, const struct job *j, enum run_kin
         close(out_fd);
         return NULL;
     }
-    build_argv(sc, j, kind, record_text, key_fd, &a);
+    build_argv(sc, j, kind, record_text, r, key_fd, &a);
     pid = fork();
     if (pid == 0)
         exec_child(sc, out_fd, key_fd, a.v);
@@ -353,6 +372,7 @@ static int finish_run(struct sched *sc, struct run *r, int st)
     rec.output = r->output;
     rec.pid = (long)r->pid;
     rec.run_id = r->run_id;
+    rec.journal = r->journal[0] ? r->journal : NULL;
     {
         char *line = record(sc, &rec);
         job_log(strcmp(outcome, "ok") ? "WARN" : "INFO", r->job, r->run_id, "run ended: %s (%s %d)", outcome,
@@ -641,7 +661,7 @@ static int status(struct sched *sc)
     for (int i = 0; i < sc->s.n_jobs; i++) {
         const struct job *j = &sc->s.jobs[i];
         char desc[160], next[32] = "-";
-        const char *outcome = "never run", *end = "";
+        const char *outcome = "never run", *end = "", *journal = NULL;
         time_t t = j->every_s ? 0 : cron_next(&j->cron, j->tz, now);
         job_describe(j, desc, sizeof desc);
         if (lua_getfield(sc->L, top, j->name) == LUA_TTABLE) {
@@ -653,10 +673,13 @@ static int status(struct sched *sc)
             bad |= strcmp(outcome, "ok") != 0;
             if (j->every_s)
                 t = next_every(j, lua_tostring(sc->L, -1), now);
+            if (lua_getfield(sc->L, -4, "journal") == LUA_TSTRING)
+                journal = lua_tostring(sc->L, -1); /* held by the record until settop */
         }
         if (t > 0)
             iso_utc(t, next, sizeof next);
-        printf("%-24s %-10s %-21s next %s (%s)\n", j->name, outcome, end, next, desc);
+        printf("%-24s %-10s %-21s next %s (%s)%s%s\n", j->name, outcome, end, next, desc, journal ? "  journal " : "",
+               journal ? journal : "");
         lua_settop(sc->L, top);
     }
     lua_settop(sc->L, top - 1);
@@ -730,8 +753,11 @@ int sched_main(const struct sched_options *o)
         fprintf(stderr, "ecaphost: out of memory\n");
         return EXIT_SCRIPT;
     }
-    if (o->log_json)
-        log_use_json(sc.L);
+    if (o->log_json && log_set_format(LOG_JSON)) {
+        fprintf(stderr, "ecaphost: out of memory\n");
+        lua_close(sc.L);
+        return EXIT_SCRIPT;
+    }
     unsetenv("ECAP_API_KEY"); /* no run's environment has the key: it goes on a pipe */
     if (load(o, &sc.s, err, sizeof err)) {
         fprintf(stderr, "ecaphost: %s\n", err);
@@ -796,7 +822,7 @@ out:
         close(lock_fd);
     if (sc.log)
         fclose(sc.log);
-    log_use_json(NULL);
+    log_set_format(LOG_TEXT);
     lua_close(sc.L);
     free(sc.next);
     schedule_free(&sc.s);

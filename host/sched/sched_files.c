@@ -13,6 +13,7 @@
 #include <lauxlib.h>
 
 #include "lib/json.h"
+#include "lib/log.h"
 #include "run/exit_codes.h"
 #include "sched_private.h"
 
@@ -35,56 +36,18 @@ void iso_utc(time_t t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-static lua_State *json_log; /* the codec's state when log lines are JSON */
-
-void log_use_json(lua_State *L)
-{
-    json_log = L;
-}
-
-struct log_line {
-    const char *when, *level, *msg, *job, *run_id;
-};
-
-/* Under lua_pcall: writes the line as one JSON object. */
-static int write_json_line(lua_State *L)
-{
-    const struct log_line *l = lua_touserdata(L, 1);
-    const char *keys[] = {"time", "level", "msg", "job", "run_id"};
-    const char *vals[] = {l->when, l->level, l->msg, l->job, l->run_id};
-    char err[128], *text;
-    size_t len;
-    lua_createtable(L, 0, 5);
-    for (int i = 0; i < 5; i++)
-        if (vals[i]) {
-            lua_pushstring(L, vals[i]);
-            lua_setfield(L, -2, keys[i]);
-        }
-    if (!(text = json_encode(L, -1, &len, err, sizeof err)))
-        return luaL_error(L, "%s", err); /* e.g. a message that is not UTF-8: a text line then */
-    fwrite(text, 1, len, stderr);
-    fputc('\n', stderr);
-    json_free(L, text, len);
-    return 0;
-}
-
 static void log_line(const char *level, const char *job, const char *run_id, const char *fmt, va_list ap)
 {
     char when[32], msg[2048];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    struct log_field fields[2];
+    int n = 0, len = vsnprintf(msg, sizeof msg, fmt, ap);
+    if (job)
+        fields[n++] = (struct log_field){"job", job, 0};
+    if (run_id)
+        fields[n++] = (struct log_field){"run_id", run_id, 0};
+    if (len >= 0 && log_json(level, msg, strlen(msg), fields, n) == 0)
+        return;
     iso_utc(wall_now(), when, sizeof when);
-    if (json_log) {
-        struct log_line l = {when, level, msg, job, run_id};
-        int top = lua_gettop(json_log);
-        lua_pushcfunction(json_log, write_json_line);
-        lua_pushlightuserdata(json_log, &l);
-        int rc = lua_pcall(json_log, 1, 0, 0);
-        lua_settop(json_log, top);
-        if (rc == LUA_OK) {
-            fflush(stderr);
-            return;
-        }
-    }
     if (job)
         fprintf(stderr, "%s %-5s job %s: %s\n", when, level, job, msg);
     else
@@ -247,6 +210,22 @@ int output_open(const struct sched_paths *p, const char *job, time_t start, char
     return -1;
 }
 
+int journal_file(const struct sched_paths *p, const struct job *j, char *buf, size_t len)
+{
+    char dir[PATH_MAX];
+    if (j->journal == 0)
+        return 0;
+    if (j->journal_path) {
+        snprintf(buf, len, "%s", j->journal_path);
+        return 1;
+    }
+    snprintf(dir, sizeof dir, "%s/journal", p->state_dir);
+    if (make_dirs(dir))
+        return -1;
+    snprintf(buf, len, "%s/%s.jsonl", dir, j->name);
+    return 1;
+}
+
 static int by_name(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -364,6 +343,16 @@ static void set_time(lua_State *L, const char *key, time_t t)
     lua_setfield(L, -2, key);
 }
 
+/* [-0, +0] t.key = v, or null, on the table on top. */
+static void set_text(lua_State *L, const char *key, const char *v)
+{
+    if (v)
+        lua_pushstring(L, v);
+    else
+        json_push_null(L);
+    lua_setfield(L, -2, key);
+}
+
 /* Under lua_pcall: builds the record table and encodes it; returns a malloc'd string. */
 static int encode_record(lua_State *L)
 {
@@ -387,15 +376,10 @@ static int encode_record(lua_State *L)
     set_time(L, "scheduled", r->scheduled);
     set_time(L, "start", r->start);
     set_time(L, "end", r->end);
-    if (r->output)
-        lua_pushstring(L, r->output);
-    else
-        json_push_null(L);
-    lua_setfield(L, -2, "output");
+    set_text(L, "output", r->output);
     push_tail(L, r->output);
     lua_setfield(L, -2, "output_tail");
-    json_push_null(L); /* the call journal: once the safety issue's journal exists */
-    lua_setfield(L, -2, "journal");
+    set_text(L, "journal", r->journal);
     if (r->pid) {
         lua_pushinteger(L, r->pid);
         lua_setfield(L, -2, "pid");

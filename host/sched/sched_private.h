@@ -35,6 +35,11 @@ int lock_take(const char *path, int *fd, long *holder, char *err, size_t errlen)
 /* Creates output/<job>/<UTC start>.log; returns its fd (close-on-exec) and its path, or -1. */
 int output_open(const struct sched_paths *p, const char *job, time_t start, char *path, size_t len);
 
+/* The call journal of j's runs into buf: the job's journal = "path", else
+ * <state>/journal/<job>.jsonl (the directory created 0700). Returns 1 with buf, 0 when the job
+ * has journal = false, -1 (errno) when the directory cannot be made. */
+int journal_file(const struct sched_paths *p, const struct job *j, char *buf, size_t len);
+
 /* Deletes all but the newest `keep` output files of a job. */
 void output_prune(const struct sched_paths *p, const char *job, int keep);
 
@@ -48,12 +53,11 @@ time_t wall_now(void);
 void iso_utc(time_t t, char *buf, size_t len);
 
 /* One log line on stderr: "2026-12-02T16:40:05Z INFO  message" (job_log: "... INFO  job x:
- * message"), or after log_use_json(L) (L: a plain state for the codec; NULL: back to text) one
- * JSON object {"time","level","msg"[,"job"][,"run_id"]}. */
+ * message"), or under --log-format json (lib/log.h) one JSON object
+ * {"time","level","msg"[,"job"][,"run_id"]}. */
 void sched_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void job_log(const char *level, const char *job, const char *run_id, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-void log_use_json(lua_State *L);
 
 /* One run as the run log records it. */
 struct record {
@@ -64,6 +68,7 @@ struct record {
     const char *output;          /* output file, or NULL */
     long pid;
     const char *run_id;          /* or NULL */
+    const char *journal;         /* the run's call journal, or NULL */
 };
 
 /* The record as one JSON line (no newline), malloc'd; the tail of its output file included.

@@ -354,13 +354,24 @@ describe("schedule: reload, lock, --once", function()
     local ended
     for line in h.err():gmatch("[^\n]+") do
       local o = T.json(line)
-      assert.matches("^%d+%-%d+%-%d+T%d+:%d+:%d+Z$", o.time)
+      assert.matches("^%d+%-%d+%-%d+T%d+:%d+:%d+%.%d%d%dZ$", o.time)
       assert.is_truthy(o.level and o.msg, line)
       if o.msg:find("^run ended") and o.run_id == recs[1].run_id then ended = o end
     end
     assert.is_truthy(ended, h.err())
     assert.are.equal("j", ended.job)
     assert.matches("^j/%d+T%d+Z$", recs[1].run_id)
+    -- the run inherits the format: its output file's stderr lines are JSON too, with the
+    -- scheduler's job and run_id (stdout, the script's print, stays as printed)
+    local n = 0
+    for line in T.read(recs[1].output):gmatch("[^\n]+") do
+      if line:sub(1, 1) == "{" then
+        local o = T.json(line)
+        assert.are.same({ "j", recs[1].run_id }, { o.job, o.run_id })
+        n = n + 1
+      end
+    end
+    assert.is_true(n >= 1, T.read(recs[1].output))
   end)
 
   it("--once NAME runs the job now and exits with its code; an unknown name is a usage error", function()
@@ -381,6 +392,91 @@ describe("schedule: reload, lock, --once", function()
     local recs = records(dir)
     assert.are.equal("ok", of_job(recs, "good")[1].outcome)
     assert.are.equal("error", of_job(recs, "bad")[1].outcome)
+  end)
+end)
+
+describe("schedule: the call journal and dry_run", function()
+  local RELEASE_JOB = [[
+local r = ecap.meters.apply_release(7, { accountNumber = "200173450001", nameOnBill = "A", serviceAddress = "B" })
+print("released", ecap.is_dry_run(r))
+]]
+  local function posts()
+    local n = 0
+    for _, q in ipairs(sim.requests()) do if q.method ~= "GET" then n = n + 1 end end
+    return n
+  end
+  local function lines(path)
+    local out = {}
+    for l in (T.read(path) or ""):gmatch("[^\n]+") do out[#out + 1] = T.json(l) end
+    return out
+  end
+
+  it("gives each job a journal in STATE/journal/<job>.jsonl, named by the run-log record; journal = false: none", function()
+    local dir = project {
+      ["jobs.lua"] = [[return {
+        { name = "rel", every = "1h", script = "jobs/rel.lua" },
+        { name = "own", every = "1h", script = "jobs/rel.lua", journal = "j/own.jsonl" },
+        { name = "off", every = "1h", script = "jobs/rel.lua", journal = false },
+      }]],
+      ["jobs/rel.lua"] = RELEASE_JOB,
+    }
+    T.expect(0, schedule(dir, { "--once", "rel", "jobs.lua" }))
+    local path = dir .. "/state/ecaphost/journal/rel.jsonl"
+    local recs = lines(path)
+    assert.are.same({ "run", "intent", "outcome" }, { recs[1].type, recs[2].type, recs[3].type })
+    assert.are.equal("meters.apply_release", recs[2].operation)
+    assert.are.equal("ok", recs[3].outcome)
+    assert.are.equal("700\n", T.sh("stat -c %a " .. T.q(dir .. "/state/ecaphost/journal")).stdout)
+    assert.are.equal(path, of_job(records(dir), "rel")[1].journal)
+    assert.matches("(every 1h)  journal " .. path .. "\n", T.expect(0, schedule(dir, { "--status", "jobs.lua" })).stdout,
+      1, true)
+
+    assert(os.execute("mkdir " .. T.q(dir .. "/j")))
+    T.expect(0, schedule(dir, { "--once", "own", "jobs.lua" }))
+    assert.are.equal("ok", lines(dir .. "/j/own.jsonl")[3].outcome)
+    assert.are.equal(dir .. "/j/own.jsonl", of_job(records(dir), "own")[1].journal)
+
+    T.expect(0, schedule(dir, { "--once", "off", "jobs.lua" }))
+    assert.is_nil(T.read(dir .. "/state/ecaphost/journal/off.jsonl"))
+    assert.are.equal(T.json("[null]")[1], of_job(records(dir), "off")[1].journal)
+  end)
+
+  it("gives on_failure runs no journal", function()
+    local dir = project {
+      ["jobs.lua"] = [[return { { name = "f", every = "1h", script = "jobs/fail.lua", on_failure = "jobs/rel.lua" } }]],
+      ["jobs/fail.lua"] = [[error("no")]],
+      ["jobs/rel.lua"] = RELEASE_JOB,
+    }
+    local r = T.expect(1, schedule(dir, { "--once", "f", "jobs.lua" }))
+    assert.matches("released\tfalse", r.stdout, 1, true) -- on_failure ran and sent its release
+    local recs = lines(dir .. "/state/ecaphost/journal/f.jsonl")
+    assert.are.equal(1, #recs) -- the job's run line; the on_failure call is in no journal
+    assert.are.equal("run", recs[1].type)
+  end)
+
+  it("dry_run = true: the job's mutating call is printed, not sent", function()
+    local dir = project {
+      ["jobs.lua"] = [[return { { name = "dry", every = "1h", script = "jobs/rel.lua", dry_run = true } }]],
+      ["jobs/rel.lua"] = RELEASE_JOB,
+    }
+    sim.clear_requests()
+    local r = T.expect(0, schedule(dir, { "--once", "dry", "jobs.lua" }))
+    assert.are.equal(0, posts())
+    local rec = of_job(records(dir), "dry")[1]
+    local out = T.read(rec.output)
+    assert.matches("DRY-RUN meters.apply_release POST " .. sim.url .. "/api/v202203/utilityPlatform/meter/7/release",
+      out, 1, true)
+    assert.matches("released\ttrue", out, 1, true)
+    assert.matches("dry-run: would send 1 call (meters.apply_release: 1)", r.stdout, 1, true)
+  end)
+
+  it("journal must be true, false or a file", function()
+    local dir = project {
+      ["jobs.lua"] = [[return { { name = "x", every = "1m", script = "jobs/rel.lua", journal = 1 } }]],
+      ["jobs/rel.lua"] = RELEASE_JOB,
+    }
+    assert.matches('jobs.lua: job "x": journal must be true, false or a file (got number)',
+      T.expect(3, schedule(dir, { "--check", "jobs.lua" })).stderr, 1, true)
   end)
 end)
 

@@ -63,12 +63,15 @@ for round in $(seq "$ROUNDS"); do
   measure j3-plain "$SIM0" "${RUN[@]}" --base-url "$URL0" "$OUT/journal.lua" "$NJ0" "$CONC"
 done
 LOAD_END=$(loadavg)
-FSYNCS=
-if command -v strace >/dev/null; then
-  strace -f -c -e trace=fdatasync,fsync -o "$OUT/strace" "${RUN[@]}" --base-url "$URL100" \
-    --journal "$OUT/j4" "$OUT/journal.lua" "$NJ" "$CONC" >/dev/null 2>&1
-  FSYNCS=$(awk '$NF == "fdatasync" || $NF == "fsync" {n += $4} END {print n + 0}' "$OUT/strace")
-fi
+# fsyncs URL N: the fdatasyncs of one journaled run (strace -c), or nothing without strace
+fsyncs() {
+  command -v strace >/dev/null || return 0
+  rm -f "$OUT/j4"
+  strace -f -c -e trace=fdatasync,fsync -o "$OUT/strace" "${RUN[@]}" --base-url "$1" \
+    --journal "$OUT/j4" "$OUT/journal.lua" "$2" "$CONC" >/dev/null 2>&1
+  awk '$NF == "fdatasync" || $NF == "fsync" {n += $4} END {print n + 0}' "$OUT/strace"
+}
+FSYNCS=$(fsyncs "$URL100" "$NJ") FSYNCS0=$(fsyncs "$URL0" "$NJ0")
 
 # col LABEL FIELD AGG: the min (the best, for times) or max of a column over the label's runs
 col() { awk -v l="$1" -v f="$2" -v agg="$3" '$1 == l { v = $f; if (n++ == 0 || (agg == "min" ? v < r : v > r)) r = v } END { print r }' "$OUT/j.runs"; }
@@ -94,8 +97,9 @@ printf '| J2 | peak RSS of J1 (max of the runs) | %s MB | %s MB | — | ≤ 24 M
   "$(mb "$(col j1-journal 3 max)")" "$(mb "$(col j1-plain 3 max)")"
 printf '| J3 | mutating calls per second, latency 0, concurrency %d (%d calls) | %.0f/s | %.0f/s | %s× plain rate | ≥ 3,000/s journaled |\n' \
   "$CONC" "$NJ0" "$(echo "$NJ0 / $j3" | bc -l)" "$(echo "$NJ0 / $j3p" | bc -l)" "$(r "$j3p" "$j3")"
-printf '| J4 | fdatasyncs in one journaled J1 run (strace -f -c) | %s (%s calls each) | — | — | shared (group commit) |\n' \
-  "${FSYNCS:-not measured}" "$([ -n "$FSYNCS" ] && [ "$FSYNCS" -gt 0 ] && echo "$NJ / $FSYNCS" | bc -l | xargs printf '%.1f' || echo ?)"
+per() { [ -n "$2" ] && [ "$2" -gt 0 ] && echo "$1 / $2" | bc -l | xargs printf '%.1f' || echo ?; }
+printf '| J4 | fdatasyncs in one journaled run (strace -f -c): J1 (100 ms); J3 (0 ms) | %s (%s calls each); %s (%s calls each) | — | — | shared (group commit) |\n' \
+  "${FSYNCS:-not measured}" "$(per "$NJ" "$FSYNCS")" "${FSYNCS0:-not measured}" "$(per "$NJ0" "$FSYNCS0")"
 echo
 echo "CPU time (client; simulator) in the best run: J1 journaled $(f "$(at_best j1-journal 4)") s; $(f "$(at_best j1-journal 5)") s ($(pct "$(at_best j1-journal 5)" "$j1")% of one core)," \
   "plain $(f "$(at_best j1-plain 4)") s; $(f "$(at_best j1-plain 5)") s. J3 journaled $(f "$(at_best j3-journal 4)") s; $(f "$(at_best j3-journal 5)") s ($(pct "$(at_best j3-journal 5)" "$j3")% of one core)," \

@@ -372,7 +372,7 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     }
     if (!slot) {
         if (fds_grow(lp) != 0)
-            return -1; /* out of memory: curl fails the transfers of this socket */
+            return -1; /* out of memory: curl aborts the transfers in progress (they fail) */
         lp->fds[lp->n_fds].fd = s;
         slot = ++lp->n_fds;
         curl_multi_assign(lp->multi, s, (void *)(uintptr_t)slot);

@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # ecaphost benchmarks B1-B5 (issue 5): measures ecaphost and its baselines side by side in one
 # run, against the built-in simulator on loopback, and prints a table with ratios.
-# Usage: bench/run.sh [--quick]      (--quick: fewer calls, for a smoke run)
-# Needs: curl, GNU time (/usr/bin/time). Builds a Release tree in build-bench/.
+# Usage: bench/run.sh [--quick] [--journal]
+#   --quick: fewer calls, for a smoke run
+#   --journal: the call journal's benchmark J1-J4 (issue 9) instead of B1-B5
+# Needs: curl, GNU time (/usr/bin/time); strace for the fsync count (J4, skipped without it).
+# Builds a Release tree in build-bench/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-QUICK=${1:-}
+QUICK= JOURNAL=
+for a in "$@"; do
+  case $a in
+    --quick) QUICK=$a ;;
+    --journal) JOURNAL=$a ;;
+    *) echo "usage: bench/run.sh [--quick] [--journal]" >&2; exit 2 ;;
+  esac
+done
 B=build-bench
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$B" -j2 >/dev/null
@@ -55,6 +65,7 @@ start_sim() { # start_sim LATENCY -> prints the URL
 }
 
 URL0=$(start_sim 0ms)
+[ -n "$JOURNAL" ] && . bench/journal.sh   # runs J1-J4, prints their table and exits
 URL50=$(start_sim 50ms)
 
 # ---- B1: sequential calls, latency 0 ----------------------------------------------------------

@@ -252,8 +252,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct MHD_Response *resp = bridge_handle(&s->bridge, &rq, &v);
     if (!resp)
         return MHD_NO;
-    /* Outside the lock: other requests go on while this one waits. */
-    if (v.latency_ms > 0 && stop_flag_sleep(&s->stop, v.latency_ms)) {
+    /* Outside the lock: other requests go on while this one waits. The latency counts from
+     * the request's arrival, so the simulator's own work (and its wait for the lock) is part
+     * of it, not added to it: a busy simulator still answers on time. */
+    double wait_ms = v.latency_ms - (now_monotonic() - r->t0) * 1000.0;
+    if (wait_ms > 0 && stop_flag_sleep(&s->stop, wait_ms)) {
         MHD_destroy_response(resp);
         return MHD_NO;
     }

@@ -147,13 +147,19 @@ describe("consent of the run", function()
 
   describe("the prompt on a terminal", function()
     -- Runs the script under util-linux `script` (a terminal on stdin and stderr), typing answers.
-    local function on_tty(text, answers, host_args)
+    -- delay: seconds before the answers are typed.
+    local function on_tty(text, answers, host_args, delay)
       local typescript = T.tmpname(".tty")
       local cmd = { T.q(T.bin), "run", "-q", "--base-url", sim.url }
       for _, a in ipairs(host_args or {}) do cmd[#cmd + 1] = T.q(a) end
       cmd[#cmd + 1] = T.q(T.script(text))
-      local r = T.sh(string.format("timeout -s KILL 30 script -qec %s %s", T.q(table.concat(cmd, " ")), T.q(typescript)),
-        { env = { ECAP_API_KEY = "test-key", ECAP_CONFIG = "/dev/null" }, stdin = answers })
+      local line = string.format("timeout -s KILL 30 script -qec %s %s", T.q(table.concat(cmd, " ")), T.q(typescript))
+      if delay then
+        line = "sh -c " .. T.q(string.format("(sleep %g; cat %s) | %s", delay,
+          T.q(T.write(T.tmpname(".in"), answers)), line))
+        answers = nil
+      end
+      local r = T.sh(line, { env = { ECAP_API_KEY = "test-key", ECAP_CONFIG = "/dev/null" }, stdin = answers })
       r.screen = T.read(typescript) or ""
       return r
     end
@@ -215,6 +221,27 @@ describe("consent of the run", function()
       end
       assert.matches("REFUSED\t1", r.screen, 1, true)
       assert.are.equal(2, (writes()))
+    end)
+
+    it("waits on the event loop: other items go on while the operator reads the prompt", function()
+      if not has_script then return pending("no `script` command") end
+      local r = on_tty([[
+        local t0, gets, during = ecap.now(), 0, nil
+        ecap.parallel({ 1, 2 }, function(i)
+          if i == 1 then
+            ecap.sleep(0.2)
+            local before = gets
+            ecap.cost_avoidance.bulk_update({ filters = {}, numBaselineMonths = 24 }, { confirm = "all meters" })
+            during = gets - before
+          else
+            while ecap.now() - t0 < 2.5 do ecap.request("GET", "/api/v3/meter/1"); gets = gets + 1 end
+          end
+        end)
+        print("GETS WHILE ASKING", during)]], "yes\n", nil, 1)
+      assert.are.equal(0, r.code, r.screen)
+      -- a prompt that blocked the loop would leave room for the preview's read alone (a few GETs)
+      local n = tonumber(r.screen:match("GETS WHILE ASKING\t(%d+)"))
+      assert.is_true(n and n > 20, r.screen)
     end)
 
     it("--allow-destructive does not ask", function()

@@ -15,6 +15,7 @@
 --     scripts/workflows/releases.example.csv
 --   ecaphost run --sim --allow-read scripts/workflows --allow-write /tmp \
 --     scripts/workflows/apply_releases.lua scripts/workflows/releases.example.csv /tmp/releases.result.csv
+-- With the host option --dry-run each release is printed instead of sent (the rows say so).
 --
 -- Under --sim the CSV argument may be left out: the example next to this script is used
 -- (it matches the simulator's demo meters). Options: --concurrency N (default 4),
@@ -147,6 +148,9 @@ for i, r in ipairs(rows) do
     failed = failed + 1
     line.result, line.status, line.message = "error", "", tostring(e)
     print(string.format("row %d meter %s: error: %s", i, r.meterId, tostring(e)))
+  elseif ecap.is_dry_run(res) then
+    line.result, line.status, line.message = "dry-run", "", "not sent (--dry-run)"
+    print(string.format("row %d meter %s: dry run: not sent", i, r.meterId))
   else
     local st = res.releaseStatus or {}
     line.result = "ok"
@@ -169,7 +173,7 @@ if output then
   print(string.format("wrote %s (%d rows)", output, #out))
 end
 
-print(string.format("%d ok, %d failed", #rows - failed, failed))
+print(string.format("%d %s, %d failed", #rows - failed, ecap.config().dry_run and "printed (dry run)" or "ok", failed))
 if failed > 0 then
   error(string.format("apply_releases: %d of %d rows failed", failed, #rows), 0)
 end

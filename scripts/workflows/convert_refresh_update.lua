@@ -18,6 +18,9 @@
 --   ecaphost run --environment us-east scripts/workflows/convert_refresh_update.lua \
 --     --meter 1234 --esa-meters 1001,1002 --group 77 \
 --     --data-point-id 1 --observation-type-id 1 --summarization-method-id 1 --baseline-months 24
+-- See first what it would send: the host option --dry-run prints the conversion and the
+-- refreshes (sending only reads) and stops after step 3: the group the meter falls into is only
+-- known once it is converted.
 --
 -- Each `run --sim` starts a fresh simulator, so the demo always works. Run twice against
 -- the same server (e.g. `ecaphost sim` and --base-url, ids explicit), the second run fails
@@ -241,6 +244,10 @@ step(2, function()
     esaChannelVersion = { formula = formula, multiplier = 1, offset = 0 },
   }
   local m = ecap.meters.convert_to_esa_calculated(meter.meterId, body)
+  if ecap.is_dry_run(m) then
+    print("step 2: dry run: the conversion is not sent (above)")
+    return
+  end
   local ch = m.channels[1]
   print(string.format("step 2: converted meter %s: isEsaCalculatedMeter=%s, channel %s (%s)",
     meter_label(m), tostring(m.isEsaCalculatedMeter), ch and tostring(ch.channelId) or "?",
@@ -255,6 +262,12 @@ step(3, function()
     if errors[i] then error(errors[i], 0) end
     refreshed[id] = results[i]
   end
+  if ecap.config().dry_run then
+    -- nothing was converted or refreshed: the group the meter would fall into is not known yet
+    print(string.format("step 3: dry run: %s not refreshed (above); steps 4 and 5 need the group"
+      .. " meter %s falls into once converted: not previewed", plural(#group_ids, "group"), meter_label(meter)))
+    return
+  end
   for _, g in ipairs(ecap.request("GET", "/api/v3/meter/" .. meter.meterId .. "/group")) do
     if refreshed[g.meterGroupId] then group = refreshed[g.meterGroupId] break end
   end
@@ -265,6 +278,11 @@ step(3, function()
     plural(#group_ids, "group"), meter_label(meter), group.meterGroupId, tostring(group.meterGroupCode),
     tostring(group.meterGroupInfo), plural(group.memberCount, "member"), tostring(group.lastUpdated)))
 end)
+
+if ecap.config().dry_run then
+  print("done (dry run: nothing was sent)")
+  return
+end
 
 step(4, function()
   local filters = { { fieldId = filter_field, operator = "equals", value = tostring(group.meterGroupId) } }

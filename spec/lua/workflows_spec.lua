@@ -135,6 +135,37 @@ describe("workflows", function()
     end)
   end)
 
+  describe("under --dry-run", function()
+    local function writes()
+      local n = 0
+      for _, q in ipairs(sim.requests()) do
+        if q.method ~= "GET" and q.path ~= "/api/v3/savings/meter/count" then n = n + 1 end
+      end
+      return n
+    end
+
+    it("convert_refresh_update.lua prints the conversion and the refreshes, sends none, and stops cleanly", function()
+      sim.clear_requests()
+      local r = run({ "--base-url", sim.url, "--dry-run" }, CONVERT, { "--meter", "5", "--group", "6",
+        "--esa-meters", "1,2", "--data-point-id", "1", "--observation-type-id", "1", "--summarization-method-id", "1" })
+      T.expect(0, r)
+      has(r.stdout, "DRY-RUN meters.convert_to_esa_calculated POST ")
+      has(r.stdout, "step 2: dry run: the conversion is not sent (above)")
+      has(r.stdout, "DRY-RUN meter_groups.refresh POST ")
+      has(r.stdout, "done (dry run: nothing was sent)")
+      assert.are.equal(0, writes())
+    end)
+
+    it("apply_releases.lua reports each row as printed, not sent", function()
+      sim.clear_requests()
+      local r = run({ "--base-url", sim.url, "--dry-run", "--allow-read", WF }, RELEASES, { WF .. "releases.example.csv" })
+      T.expect(0, r)
+      has(r.stdout, "row 1 meter 7: dry run: not sent")
+      has(r.stdout, "4 printed (dry run), 0 failed")
+      assert.are.equal(0, writes())
+    end)
+  end)
+
   describe("apply_releases.lua", function()
     it("applies the example CSV under --sim, reports each row and writes the result CSV", function()
       local dir = T.tmpdir()

@@ -459,6 +459,29 @@ static void note_key_inode(struct config *c, const struct stat *st)
     c->key_ino = st->st_ino;
 }
 
+/* systemd 254 and later give a service its credentials ($CREDENTIALS_DIRECTORY, which only
+ * that service can enter) through an ACL: the files show mode 0440. Such a file, the one st
+ * describes (the same inode: no swapped link), may be group-readable; never other-readable. */
+static int systemd_credential(const char *path, const struct stat *st)
+{
+    const char *dir = getenv("CREDENTIALS_DIRECTORY");
+    char *rp, *rd;
+    struct stat here;
+    int ok = 0;
+    if (!dir || !*dir || (st->st_mode & 007))
+        return 0;
+    rp = realpath(path, NULL);
+    rd = realpath(dir, NULL);
+    if (rp && rd && stat(rp, &here) == 0 && here.st_dev == st->st_dev && here.st_ino == st->st_ino) {
+        char *slash = strrchr(rp, '/');
+        *slash = 0; /* realpath is absolute: there is a slash */
+        ok = strcmp(rp[0] ? rp : "/", rd) == 0;
+    }
+    free(rp);
+    free(rd);
+    return ok;
+}
+
 static int read_key_file(struct config *c, char *err, size_t errlen)
 {
     char what[CONFIG_WHERE_MAX];
@@ -473,7 +496,7 @@ static int read_key_file(struct config *c, char *err, size_t errlen)
         close(fd);
         return -1;
     }
-    if (st.st_mode & 077) {
+    if ((st.st_mode & 077) && !systemd_credential(c->api_key_file, &st)) {
         close(fd);
         snprintf(err, errlen, "API key file %s is readable by group or others (mode %03o); "
                  "run: chmod 600 %s", c->api_key_file, (unsigned)(st.st_mode & 0777), c->api_key_file);

@@ -271,6 +271,30 @@ describe("cli: API key file", function()
     T.expect(3, run({ "--config", cf }, PING, nil, { ECAP_API_KEY = false }))
   end)
 
+  it("accepts a group-readable key only as a systemd credential ($CREDENTIALS_DIRECTORY), never other-readable", function()
+    local creds = T.tmpdir() .. "/credentials"
+    os.execute("mkdir -p " .. T.q(creds) .. " && chmod 700 " .. T.q(creds))
+    local kf = T.write(creds .. "/ecap-api-key", KEY)
+    assert(os.execute("chmod 440 " .. T.q(kf)))
+    -- systemd 254+ (an ACL: mode 0440) in the service's credentials directory: accepted
+    local r = T.expect(0, run({ "--base-url", sim.url, "--api-key-file", kf }, PING, nil,
+      { ECAP_API_KEY = false, CREDENTIALS_DIRECTORY = creds }))
+    assert.are.equal("200\n", r.stdout)
+    -- the same file without that directory being the credentials one: refused
+    T.expect(3, run({ "--base-url", sim.url, "--api-key-file", kf }, PING, nil, { ECAP_API_KEY = false }))
+    T.expect(3, run({ "--base-url", sim.url, "--api-key-file", kf }, PING, nil,
+      { ECAP_API_KEY = false, CREDENTIALS_DIRECTORY = T.tmpdir() }))
+    -- a link into the credentials directory from elsewhere is judged by where the file is
+    local link = T.tmpdir() .. "/link.key"
+    os.execute("ln -sf " .. T.q(kf) .. " " .. T.q(link))
+    T.expect(0, run({ "--base-url", sim.url, "--api-key-file", link }, PING, nil,
+      { ECAP_API_KEY = false, CREDENTIALS_DIRECTORY = creds }))
+    -- readable by others: refused even there
+    assert(os.execute("chmod 444 " .. T.q(kf)))
+    T.expect(3, run({ "--base-url", sim.url, "--api-key-file", kf }, PING, nil,
+      { ECAP_API_KEY = false, CREDENTIALS_DIRECTORY = creds }))
+  end)
+
   it("accepts mode 600 and sends the key it holds (newline trimmed)", function()
     local kf = key_file(KEY .. "\n", "600")
     local r = T.expect(0, run({ "-q", "--base-url", sim.url, "--api-key-file", kf }, PING, nil, { ECAP_API_KEY = false }))

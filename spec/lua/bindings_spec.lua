@@ -142,6 +142,21 @@ describe("bindings", function()
     end)
   end)
 
+  describe("account_meters.get", function()
+    it("GETs the relationship; an unknown id is an http 404 error", function()
+      local r = ok_run [[
+        local am, meta = ecap.account_meters.get(2)
+        local ok, e = pcall(ecap.account_meters.get, 999)
+        out { account = am.account.accountId, meter = am.meter.meterId, idType = math.type(am.accountMeterId),
+              status = meta.status, kind = e.kind, http = e.status }
+      ]]
+      local reqs = sim.requests()
+      assert.are.same({ "GET", "/api/v3/accountmeter/2", "" }, { reqs[1].method, reqs[1].path, reqs[1].body })
+      assert.are.same({ "GET", "/api/v3/accountmeter/999" }, { reqs[2].method, reqs[2].path })
+      assert.are.same({ account = 1, meter = 1, idType = "integer", status = 200, kind = "http", http = 404 }, r)
+    end)
+  end)
+
   describe("cost_avoidance.bulk_update", function()
     it("PUTs all nine keys: the settings left out as null, integers as integers", function()
       local r = ok_run [[

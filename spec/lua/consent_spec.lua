@@ -136,6 +136,16 @@ describe("consent of the run", function()
       assert.are.equal(n, bills_of_meter_1_from("2025-06-30")) -- nothing deleted
     end)
 
+    it("never says 'no bills' when the bill list does not name the meters of its lines", function()
+      sim.fault({ count = 1, mode = "body", status = 200, pathPrefix = "/api/v3/bill",
+        headers = { ["Content-Type"] = "application/json" },
+        body = '[{"billId":9,"beginDate":"2025-12-01","endDate":"2025-12-31","totalCost":5}]' })
+      local r = T.expect(0, T.run_script(EDIT, { "--dry-run" }, { url = sim.url, quiet = true }))
+      assert.matches("preview: cannot tell which bills it would delete: 1 bill of account 2001-0001 (id 1) came "
+        .. "without the meters of their lines or a start date", r.stdout, 1, true)
+      assert.is_nil(r.stdout:find("would delete no bills", 1, true))
+    end)
+
     it("says why when a preview read fails, and still prints the call", function()
       sim.fault({ count = 1, mode = "status", status = 404, pathPrefix = "/api/v3/accountmeter/2" })
       local r = T.expect(0, T.run_script(EDIT, { "--dry-run", "--retries", "0" }, { url = sim.url, quiet = true }))

@@ -180,15 +180,17 @@ local function bills_to_delete(path, template, body)
   if math_type(account.accountId) ~= "integer" or math_type(meter.meterId) ~= "integer" or not cut then
     return format("relationship %d came back without its account, meter or end date", id)
   end
-  local n, first, last, total, others, names = 0, nil, nil, 0, {}, {}
+  local n, first, last, total, others, names, unsure = 0, nil, nil, 0, {}, {}, 0
   for b in pages("/api/v3/bill", { query = { filter = format("accountId equals '%d'", account.accountId) },
                                    pageSize = 500 }) do
     local mine, other = false, {}
     for _, m in ipairs(type(b.meters) == "table" and b.meters or {}) do
       if m.meterId == meter.meterId then mine = true else other[#other + 1] = m end
     end
-    local begin = date_of(b.beginDate)
-    if mine and begin and begin >= cut then
+    local begin, known = date_of(b.beginDate), type(b.meters) == "table"
+    if not known and (not begin or begin >= cut) or known and mine and not begin then
+      unsure = unsure + 1 -- a bill without its meters or its date: never counted as spared
+    elseif mine and begin >= cut then
       n = n + 1
       if not first or begin < first then first = begin end
       local finish = date_of(b.endDate) or begin
@@ -204,6 +206,11 @@ local function bills_to_delete(path, template, body)
   end
   local who = format("account %s (id %d), meter %s (id %d)", tostring(account.accountCode or "?"),
     account.accountId, tostring(meter.meterCode or "?"), meter.meterId)
+  if unsure > 0 then
+    return format("cannot tell which bills it would delete: %s of account %s (id %d) came without the"
+      .. " meters of their lines or a start date (read them before you consent)", plural(unsure, "bill"),
+      tostring(account.accountCode or "?"), account.accountId)
+  end
   if n == 0 then
     return format("would delete no bills: none of %s starts on or after %s", who, cut)
   end

@@ -21,14 +21,7 @@ describe("consent of the run", function()
   teardown(function() sim.stop() end)
   before_each(function() sim.reset(); sim.clear_requests() end)
 
-  local function writes()
-    local n, reads = 0, {}
-    for _, q in ipairs((sim.requests())) do
-      if q.method == "GET" or q.path == "/api/v3/savings/meter/count" then reads[#reads + 1] = q.path
-      else n = n + 1 end
-    end
-    return n, reads
-  end
+  local function writes() return sim.writes() end
 
   local function bills_of_meter_1_from(date)
     local n = 0

@@ -191,6 +191,16 @@ function M.start_sim(args, opts)
   -- The requests recorded since the last reset (decoded, and the raw body).
   function sim.requests() return sim.control("GET", "/api/__sim/requests") end
   function sim.clear_requests() return sim.control("DELETE", "/api/__sim/requests") end
+  -- The recorded requests that change something (not GETs, nor the count: a POST that only
+  -- reads): their number, and the paths of the reads in order.
+  function sim.writes()
+    local n, reads = 0, {}
+    for _, q in ipairs((sim.requests())) do
+      if q.method == "GET" or q.path == "/api/v3/savings/meter/count" then reads[#reads + 1] = q.path
+      else n = n + 1 end
+    end
+    return n, reads
+  end
   -- Queues a fault: spec as for POST /api/__sim/faults.
   function sim.fault(spec) return sim.control("POST", "/api/__sim/faults", spec) end
   -- Changes settings: as for PUT /api/__sim/config.
